@@ -1,0 +1,1 @@
+export { createLoggers, type Loggers, type LogType, REDACT_PATHS } from './logger.ts'
