@@ -7,6 +7,7 @@ import formBody from '@fastify/formbody'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Ajv } from 'ajv'
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -49,7 +50,11 @@ export async function createServer(container: Container): Promise<App> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true } },
+    ajv: {
+      customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true },
+      // Snowflake ids travel as decimal strings (a JS number would lose precision).
+      plugins: [(ajv: Ajv) => ajv.addFormat('int64', /^-?\d{1,19}$/)],
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addHook('onRequest', async (request, reply) => {
