@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util'
+import { type MigrateAction, migrate } from './commands/migrate.ts'
+import { seed } from './commands/seed.ts'
 import { serve } from './commands/serve.ts'
 import { ConfigError, loadConfig } from './config/index.ts'
 
@@ -8,6 +10,12 @@ Commands:
   serve              serve HTTP (the default)
                        --host <addr>   listen address (HOST, default 127.0.0.1)
                        --port <n>      listen port (PORT, default 8000)
+  migrate up         apply every pending migration
+  migrate down       revert the last applied migration
+                       --all           revert every applied migration
+  migrate status     list the migrations and when each was applied
+  seed               insert demo items
+                       --count <n>     how many (default 10000)
 
 Options:
   -h, --help         show this help
@@ -27,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       host: { type: 'string' },
       port: { type: 'string' },
+      all: { type: 'boolean' },
+      count: { type: 'string' },
     },
   })
   if (values.help) {
@@ -34,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
   const [command = 'serve', ...rest] = positionals
+  const action = command === 'migrate' ? rest.shift() : undefined
   if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0]}`)
 
   const config = loadConfig(process.env)
@@ -46,6 +57,24 @@ async function main(argv: string[]): Promise<number> {
         )
       }
       return serve(config, { host: values.host, port })
+    }
+    case 'migrate':
+      if (action !== 'up' && action !== 'down' && action !== 'status') {
+        throw new UsageError(
+          action === undefined
+            ? 'migrate needs an action: up, down or status'
+            : `unknown migrate action: ${action}`,
+        )
+      }
+      return migrate(config, action satisfies MigrateAction, { all: values.all })
+    case 'seed': {
+      const count = values.count === undefined ? 10_000 : Number(values.count)
+      if (!(Number.isInteger(count) && count >= 1 && count <= 10_000_000)) {
+        throw new UsageError(
+          `--count=${JSON.stringify(values.count)} is invalid: expected an integer from 1 to 10000000`,
+        )
+      }
+      return seed(config, { count })
     }
     default:
       throw new UsageError(`unknown command: ${command}`)

@@ -162,6 +162,31 @@ export const ConfigSchema = Type.Object({
       'HS256 signing secret, at least 32 bytes (refused in prod when left as the example)',
     expected: 'a random string of at least 32 characters',
   }),
+  RATE_LIMIT_PER_MINUTE: Integer({
+    minimum: 1,
+    maximum: 100_000_000,
+    default: 1200,
+    description: 'requests per minute per client address, across replicas',
+  }),
+  RATE_LIMIT_USER_PER_MINUTE: Integer({
+    minimum: 1,
+    maximum: 100_000_000,
+    default: 600,
+    description: 'authenticated requests per minute per user, across replicas',
+  }),
+  RATE_LIMIT_ROUTES: Type.String({
+    default: 'POST /api/auth/login=10,POST /api/auth/register=20',
+    pattern: '^$|^[A-Z]+ /[^=, ]*=[0-9]+(,[A-Z]+ /[^=, ]*=[0-9]+)*$',
+    description: 'stricter per-address limits per route and minute: "METHOD /path=max,…"',
+    expected: 'comma-separated "METHOD /path=max" entries, e.g. POST /api/auth/login=10',
+  }),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    pattern: '^(true|false|[0-9]{1,2}|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$',
+    description:
+      'which proxies to trust for X-Forwarded-For: false, true, a hop count, or addresses/CIDRs',
+    expected: 'false, true, a hop count such as 1, or comma-separated addresses or CIDRs',
+  }),
   SHUTDOWN_GRACE_MS: Integer({
     minimum: 0,
     maximum: 300_000,

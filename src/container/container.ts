@@ -1,5 +1,22 @@
 import type { Config } from '../config/index.ts'
+import { type Cache, createMemoryCache, createRedisCache } from '../infra/cache/index.ts'
+import { createDatabase, type DatabaseHandle, migrateToLatest } from '../infra/db/index.ts'
+import {
+  createMemoryLockManager,
+  createRedisLockManager,
+  type LockManager,
+} from '../infra/lock/index.ts'
 import { createLoggers, type Loggers } from '../infra/logger/index.ts'
+import { createRedis, type RedisConnection } from '../infra/redis/index.ts'
+import { type AuthService, createAuthService } from '../modules/auth/auth-service.ts'
+import { createTokenStore } from '../modules/auth/token-store.ts'
+import { createItemsRepository } from '../modules/items/items-repository.ts'
+import { createItemsService, type ItemsService } from '../modules/items/items-service.ts'
+import { createUsersRepository } from '../modules/users/users-repository.ts'
+import { createUsersService, type UsersService } from '../modules/users/users-service.ts'
+import { createSnowflake, type Snowflake, workerIdFrom } from '../shared/ids/index.ts'
+import { createPasswordHasher } from '../shared/password.ts'
+import { createTokenService } from '../shared/tokens.ts'
 import { Readiness } from './readiness.ts'
 
 /** Something the container opened and must close at shutdown. */
@@ -8,16 +25,36 @@ interface Owned {
   close(): Promise<void>
 }
 
+/** The business services the HTTP routes, jobs and other entry points call. */
+export interface Services {
+  auth: AuthService
+  users: UsersService
+  items: ItemsService
+}
+
 /** Everything a command needs, opened in order; `close()` closes it in reverse. */
 export interface Container {
   config: Readonly<Config>
   logger: Loggers
   readiness: Readiness
+  /** The database DATABASE_URL names: `db.db` is the typed query builder repositories take. */
+  db: DatabaseHandle
+  /** Snowflake ids for new rows; the worker id comes from WORKER_ID or POD_NAME. */
+  ids: Snowflake
+  /** The Redis connection in distributed mode (REDIS_URL set); undefined in embedded mode. */
+  redis: RedisConnection | undefined
+  /** Redis in distributed mode, a bounded in-process map in embedded mode; keys under APP_NAME. */
+  cache: Cache
+  locks: LockManager
+  services: Services
   close(): Promise<void>
 }
 
 export interface ContainerOverrides {
   logger?: Loggers
+  /** Embedded (SQLite) mode migrates to the latest schema at start-up unless this is false; the
+   * migrate command turns it off to manage the schema itself. */
+  isMigratingAtStart?: boolean
 }
 
 /**
@@ -44,14 +81,101 @@ export async function createContainer(
     await logger.close()
   }
 
+  const ids = createSnowflake({
+    workerId: workerIdFrom(config),
+    onClockBackwards: ({ driftMs }) =>
+      logger.system.warn({ driftMs }, 'clock stepped back: ids go on from a logical clock'),
+  })
+
   try {
-    // Infrastructure joins here in order (database, cache, queue, pub/sub), each pushing itself
-    // onto `owned` and registering its readiness check.
-    await Promise.resolve()
+    const db = await openDatabase(config, logger, overrides)
+    owned.push({ name: 'database', close: () => db.close() })
+    readiness.add({ name: 'database', check: () => db.ping() })
+
+    let redis: RedisConnection | undefined
+    let cache: Cache
+    let locks: LockManager
+    if (config.REDIS_URL) {
+      const connection = await createRedis(config.REDIS_URL, logger.system, {
+        connectionName: config.APP_NAME,
+      })
+      redis = connection
+      owned.push({ name: 'redis', close: () => connection.close() })
+      cache = createRedisCache({ redis: connection.client, prefix: config.APP_NAME })
+      locks = createRedisLockManager({
+        redis: connection.client,
+        prefix: config.APP_NAME,
+        logger: logger.system,
+      })
+    } else {
+      const memory = createMemoryCache({
+        prefix: config.APP_NAME,
+        maxEntries: config.CACHE_MAX_ENTRIES,
+      })
+      cache = memory
+      locks = createMemoryLockManager()
+      owned.push({ name: 'cache', close: () => memory.close() })
+    }
+    readiness.add({ name: 'cache', check: () => cache.ping() })
+
+    const users = createUsersRepository({ db: db.db, ids })
+    const items = createItemsRepository({ db: db.db, ids })
+
+    const auth = createAuthService({
+      users,
+      passwords: createPasswordHasher({ cost: config.BCRYPT_COST }),
+      tokens: createTokenService(config),
+      tokenStore: createTokenStore({ cache }),
+    })
+    const services: Services = {
+      auth,
+      users: createUsersService({ users }),
+      items: createItemsService({
+        items,
+        cache,
+        cacheTtlSeconds: config.CACHE_TTL_SECONDS,
+        onCacheError: throttled(10_000, (error) =>
+          logger.system.warn({ err: error }, 'cache unavailable: reading from the database'),
+        ),
+      }),
+    }
+
+    return { config, logger, readiness, db, ids, redis, cache, locks, services, close }
   } catch (error) {
     await close()
     throw error
   }
+}
 
-  return { config, logger, readiness, close }
+async function openDatabase(
+  config: Readonly<Config>,
+  logger: Loggers,
+  overrides: ContainerOverrides,
+): Promise<DatabaseHandle> {
+  const database = createDatabase(config, logger.system)
+  try {
+    await database.ping()
+  } catch (error) {
+    await database.close().catch(() => undefined)
+    const { message, code } = error as { message?: string; code?: string }
+    throw new Error(`cannot reach the ${database.dialect} database: ${message || code}`, {
+      cause: error,
+    })
+  }
+  if (database.dialect === 'sqlite' && overrides.isMigratingAtStart !== false) {
+    const applied = await migrateToLatest(database)
+    if (applied.length > 0) logger.system.info({ applied }, 'database migrated')
+  }
+  return database
+}
+
+/** Calls `fn` at most once per `intervalMs`: an outage should not flood the logs. */
+function throttled<T>(intervalMs: number, fn: (value: T) => void): (value: T) => void {
+  let last = 0
+  return (value) => {
+    const now = Date.now()
+    if (now - last < intervalMs) return
+    last = now
+    fn(value)
+  }
 }

@@ -28,6 +28,8 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     if (isAppError(error)) {
       const status = STATUS_BY_KIND[error.kind]
       if (error.kind === 'unauthorized') reply.header('www-authenticate', 'Bearer')
+      if (error.kind === 'invalid' && Array.isArray(error.details))
+        return reply.code(422).send({ detail: error.details })
       return reply.code(status).send({ detail: error.message, code: error.code })
     }
     if (error.validation) {

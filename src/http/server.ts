@@ -17,8 +17,10 @@ import type { Container } from '../container/index.ts'
 import { currentContext, runWithContext } from '../shared/request-context.ts'
 import { AccessLogController } from './access-log.ts'
 import { registerErrorHandlers } from './error-handler.ts'
+import { registerRateLimits } from './plugins/rate-limits.ts'
 import { requestIdOf } from './request-id.ts'
 import { registerRoutes } from './routes.ts'
+import { SECURITY_SCHEMES } from './schemas.ts'
 
 /**
  * Builds the Fastify app for a container: request context, logging, OpenAPI, errors, routes.
@@ -47,6 +49,7 @@ export async function createServer(container: Container): Promise<App> {
         runWithContext({ requestId: requestIdOf(request) }, () => handler(request, response))
       }),
     genReqId: (request) => currentContext()?.requestId ?? requestIdOf(request),
+    trustProxy: parseTrustProxy(config.TRUST_PROXY),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
@@ -67,11 +70,25 @@ export async function createServer(container: Container): Promise<App> {
     openapi: {
       openapi: '3.1.0',
       info: { title: config.APP_NAME, version: '0.1.0', description: 'servekit API' },
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  await registerRoutes(app, container)
+  const userRateLimit = await registerRateLimits(app, config, container.redis?.client)
+  await registerRoutes(app, container, userRateLimit)
   return app
+}
+
+/** TRUST_PROXY as Fastify takes it: a boolean, the hops to trust, or addresses and CIDRs. */
+function parseTrustProxy(
+  value: string,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === 'true' || value === 'false') return value === 'true'
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',')
 }

@@ -22,9 +22,14 @@ function isReachable(name: ServiceName): Promise<boolean> {
     const port = Number(url.port || { mysql: 3306, postgres: 5432, redis: 6379 }[name])
     known = new Promise<boolean>((resolve) => {
       const socket = connect({ host: url.hostname, port, timeout: 1000 })
-      socket.once('connect', () => resolve(true))
-      socket.once('error', () => resolve(false))
-      socket.once('timeout', () => resolve(false))
+      // The probe socket is closed in every case: left open, it keeps the test process alive.
+      const settle = (isUp: boolean) => {
+        socket.destroy()
+        resolve(isUp)
+      }
+      socket.once('connect', () => settle(true))
+      socket.once('error', () => settle(false))
+      socket.once('timeout', () => settle(false))
     })
     reachability.set(name, known)
   }

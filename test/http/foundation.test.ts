@@ -27,7 +27,10 @@ test('GET /ready answers 200 while up and 503 naming the server while draining',
   container.readiness.startDraining()
   const draining = await fetch(`${baseUrl}/ready`)
   assert.equal(draining.status, 503)
-  assert.deepEqual(await draining.json(), { status: 'not_ready', checks: { server: 'draining' } })
+  assert.deepEqual(await draining.json(), {
+    status: 'not_ready',
+    checks: { server: 'draining', database: 'ok', cache: 'ok' },
+  })
 })
 
 test('/ready answers 503 naming a failing dependency', async (t) => {
