@@ -94,6 +94,7 @@ export async function createContainer(
 
     let redis: RedisConnection | undefined
     let cache: Cache
+    let sessions: Cache
     let locks: LockManager
     if (config.REDIS_URL) {
       const connection = await createRedis(config.REDIS_URL, logger.system, {
@@ -102,6 +103,7 @@ export async function createContainer(
       redis = connection
       owned.push({ name: 'redis', close: () => connection.close() })
       cache = createRedisCache({ redis: connection.client, prefix: config.APP_NAME })
+      sessions = cache
       locks = createRedisLockManager({
         redis: connection.client,
         prefix: config.APP_NAME,
@@ -112,9 +114,16 @@ export async function createContainer(
         prefix: config.APP_NAME,
         maxEntries: config.CACHE_MAX_ENTRIES,
       })
+      // Sessions get a map of their own: a busy item cache must not evict them (log people out).
+      const sessionMemory = createMemoryCache({
+        prefix: config.APP_NAME,
+        maxEntries: config.CACHE_MAX_ENTRIES,
+      })
       cache = memory
-      locks = createMemoryLockManager()
+      sessions = sessionMemory
+      locks = createMemoryLockManager({ logger: logger.system })
       owned.push({ name: 'cache', close: () => memory.close() })
+      owned.push({ name: 'sessions', close: () => sessionMemory.close() })
     }
     readiness.add({ name: 'cache', check: () => cache.ping() })
 
@@ -125,7 +134,7 @@ export async function createContainer(
       users,
       passwords: createPasswordHasher({ cost: config.BCRYPT_COST }),
       tokens: createTokenService(config),
-      tokenStore: createTokenStore({ cache }),
+      tokenStore: createTokenStore({ cache: sessions }),
     })
     const services: Services = {
       auth,

@@ -160,6 +160,26 @@ describe('auth rules (embedded)', () => {
     assert.deepEqual(unknown, wrong)
   })
 
+  test('password guessing past the login limit gets 429 while other routes still answer', async (t) => {
+    const { baseUrl } = await buildTestApp(t, {
+      BCRYPT_COST: '4',
+      RATE_LIMIT_ROUTES: 'POST /api/auth/login=5',
+    })
+    const call = client(baseUrl)
+    const statuses = []
+    for (let i = 0; i < 7; i++) {
+      statuses.push(
+        (
+          await call('POST', '/api/auth/login', {
+            body: { username: 'victim', password: `guess-${i}` },
+          })
+        ).status,
+      )
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429])
+    assert.equal((await call('GET', '/api/items')).status, 200)
+  })
+
   test('login accepts the OAuth2 password form that Swagger UI sends', async (t) => {
     const { baseUrl } = await buildTestApp(t, { BCRYPT_COST: '4' })
     await client(baseUrl)('POST', '/api/auth/register', {

@@ -5,9 +5,10 @@ const Username = Type.String({
   pattern: USERNAME_PATTERN,
   description: '3 to 50 letters, digits, ".", "_" or "-", starting with a letter or digit',
 })
-// Byte length (bcrypt reads at most 72 bytes) is checked by the service; 72 characters is the
-// outer bound any valid password has.
-const Password = Type.String({ minLength: 8, maxLength: 72, description: '8 to 72 bytes in UTF-8' })
+// The 8-to-72-byte rule is about UTF-8 bytes (bcrypt reads at most 72), which a JSON schema
+// cannot count: the service checks it and answers 422 saying why. The schema only bounds
+// characters, and a 72-byte password never has more than 72 characters.
+const Password = Type.String({ minLength: 1, maxLength: 72, description: '8 to 72 bytes in UTF-8' })
 
 export const RegisterSchema = Type.Object(
   { username: Username, password: Password },

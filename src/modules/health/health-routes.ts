@@ -16,6 +16,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness: Readiness }> =
   app.get(
     '/health',
     {
+      // Probes are never rate-limited: a kubelet probing often must not take a pod out.
+      config: { rateLimit: false },
       schema: {
         tags: ['ops'],
         summary: 'Liveness: the process answers',
@@ -28,6 +30,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness: Readiness }> =
   app.get(
     '/ready',
     {
+      config: { rateLimit: false },
       schema: {
         tags: ['ops'],
         summary: 'Readiness: every dependency answers and the process is not draining',
