@@ -5,16 +5,34 @@ import {
   createMemoryLockManager,
   createRedisLockManager,
   type LockManager,
+  leaseWorkerId,
 } from '../infra/lock/index.ts'
 import { createLoggers, type Loggers } from '../infra/logger/index.ts'
+import {
+  createMetrics,
+  instrumentCache,
+  type Metrics,
+  registerDatabaseMetrics,
+} from '../infra/metrics/index.ts'
+import { createPubSub, type PubSub } from '../infra/pubsub/index.ts'
 import { createRedis, type RedisConnection } from '../infra/redis/index.ts'
 import { type AuthService, createAuthService } from '../modules/auth/auth-service.ts'
 import { createTokenStore } from '../modules/auth/token-store.ts'
+import {
+  createItemsExport,
+  type ItemsExport,
+  itemsExportSource,
+} from '../modules/items/items-export.ts'
 import { createItemsRepository } from '../modules/items/items-repository.ts'
 import { createItemsService, type ItemsService } from '../modules/items/items-service.ts'
 import { createUsersRepository } from '../modules/users/users-repository.ts'
 import { createUsersService, type UsersService } from '../modules/users/users-service.ts'
-import { createSnowflake, type Snowflake, workerIdFrom } from '../shared/ids/index.ts'
+import {
+  createSnowflake,
+  isWorkerIdPinned,
+  type Snowflake,
+  workerIdFrom,
+} from '../shared/ids/index.ts'
 import { createPasswordHasher } from '../shared/password.ts'
 import { createTokenService } from '../shared/tokens.ts'
 import { Readiness } from './readiness.ts'
@@ -30,6 +48,7 @@ export interface Services {
   auth: AuthService
   users: UsersService
   items: ItemsService
+  itemsExport: ItemsExport
 }
 
 /** Everything a command needs, opened in order; `close()` closes it in reverse. */
@@ -37,6 +56,8 @@ export interface Container {
   config: Readonly<Config>
   logger: Loggers
   readiness: Readiness
+  /** Prometheus metrics: every module registers its counters, gauges and histograms here. */
+  metrics: Metrics
   /** The database DATABASE_URL names: `db.db` is the typed query builder repositories take. */
   db: DatabaseHandle
   /** Snowflake ids for new rows; the worker id comes from WORKER_ID or POD_NAME. */
@@ -46,6 +67,8 @@ export interface Container {
   /** Redis in distributed mode, a bounded in-process map in embedded mode; keys under APP_NAME. */
   cache: Cache
   locks: LockManager
+  /** Realtime fan-out: Redis pub/sub in distributed mode, in process in embedded mode. */
+  pubsub: PubSub
   services: Services
   close(): Promise<void>
 }
@@ -68,6 +91,8 @@ export async function createContainer(
   const owned: Owned[] = []
   const logger = overrides.logger ?? createLoggers(config)
   const readiness = new Readiness()
+  const metrics = createMetrics({ isClusterWorker: config.CLUSTER_WORKER_SLOT !== undefined })
+  owned.push({ name: 'metrics', close: async () => metrics.close() })
 
   const close = async () => {
     for (const resource of owned.reverse()) {
@@ -81,16 +106,11 @@ export async function createContainer(
     await logger.close()
   }
 
-  const ids = createSnowflake({
-    workerId: workerIdFrom(config),
-    onClockBackwards: ({ driftMs }) =>
-      logger.system.warn({ driftMs }, 'clock stepped back: ids go on from a logical clock'),
-  })
-
   try {
     const db = await openDatabase(config, logger, overrides)
     owned.push({ name: 'database', close: () => db.close() })
     readiness.add({ name: 'database', check: () => db.ping() })
+    registerDatabaseMetrics(metrics, db)
 
     let redis: RedisConnection | undefined
     let cache: Cache
@@ -127,6 +147,30 @@ export async function createContainer(
     }
     readiness.add({ name: 'cache', check: () => cache.ping() })
 
+    const pubsub = await createPubSub({
+      redisUrl: config.REDIS_URL,
+      publisher: redis?.client,
+      prefix: config.APP_NAME,
+      logger: logger.system,
+    })
+    owned.push({ name: 'pubsub', close: () => pubsub.close() })
+    readiness.add({ name: 'pubsub', check: () => pubsub.ping() })
+
+    let workerId = workerIdFrom(config)
+    if (redis && !isWorkerIdPinned(config)) {
+      // Replicas without a pinned id (Deployment pods) lease a free one, so ids never collide.
+      const lease = await leaseWorkerId(locks, {
+        onLost: (id) => logger.system.error({ workerId: id }, 'snowflake worker id lease lost'),
+      })
+      owned.push({ name: 'worker id lease', close: () => lease.release() })
+      workerId = lease.workerId
+    }
+    const ids = createSnowflake({
+      workerId,
+      onClockBackwards: ({ driftMs }) =>
+        logger.system.warn({ driftMs }, 'clock stepped back: ids go on from a logical clock'),
+    })
+
     const users = createUsersRepository({ db: db.db, ids })
     const items = createItemsRepository({ db: db.db, ids })
 
@@ -141,15 +185,16 @@ export async function createContainer(
       users: createUsersService({ users }),
       items: createItemsService({
         items,
-        cache,
+        cache: instrumentCache(cache, metrics, 'items'),
         cacheTtlSeconds: config.CACHE_TTL_SECONDS,
         onCacheError: throttled(10_000, (error) =>
           logger.system.warn({ err: error }, 'cache unavailable: reading from the database'),
         ),
       }),
+      itemsExport: createItemsExport({ source: itemsExportSource(items) }),
     }
 
-    return { config, logger, readiness, db, ids, redis, cache, locks, services, close }
+    return { config, logger, readiness, metrics, db, ids, redis, cache, locks, pubsub, services, close }
   } catch (error) {
     await close()
     throw error

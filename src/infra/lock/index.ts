@@ -8,3 +8,4 @@ export {
 } from './lock.ts'
 export { createMemoryLockManager, type MemoryLockOptions } from './memory-lock.ts'
 export { createRedisLockManager, type RedisLockOptions } from './redis-lock.ts'
+export { leaseWorkerId, type WorkerIdLease, type WorkerIdLeaseOptions } from './worker-id-lease.ts'

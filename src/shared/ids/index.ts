@@ -1,6 +1,7 @@
 export {
   createSnowflake,
   type IdGenerator,
+  isWorkerIdPinned,
   parseSnowflake,
   SNOWFLAKE_EPOCH_MS,
   type Snowflake,

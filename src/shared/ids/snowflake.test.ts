@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { createSnowflake, parseSnowflake, SNOWFLAKE_EPOCH_MS, workerIdFrom } from './index.ts'
+import {
+  createSnowflake,
+  isWorkerIdPinned,
+  parseSnowflake,
+  SNOWFLAKE_EPOCH_MS,
+  workerIdFrom,
+} from './index.ts'
 
 const run = promisify(execFile)
 const T0 = SNOWFLAKE_EPOCH_MS + 1_000_000_000
@@ -27,6 +33,14 @@ test('the worker id comes from WORKER_ID, else the pod ordinal, else 0', () => {
   assert.equal(workerIdFrom({ POD_NAME: 'api-7d9f-xk2p' }), 0, 'a Deployment pod has no ordinal')
   assert.equal(workerIdFrom({}), 0)
   assert.throws(() => workerIdFrom({ POD_NAME: 'api-1024' }), /set WORKER_ID/)
+  assert.equal(
+    workerIdFrom({ POD_NAME: 'api-7d9f8c6b5-24567' }),
+    0,
+    'an all-digit random suffix is no ordinal',
+  )
+  assert.equal(isWorkerIdPinned({ POD_NAME: 'api-7d9f8c6b5-24567' }), false)
+  assert.equal(isWorkerIdPinned({ POD_NAME: 'api-3' }), true)
+  assert.equal(isWorkerIdPinned({ WORKER_ID: 0 }), true)
   assert.throws(() => createSnowflake({ workerId: 1024 }), RangeError)
 })
 

@@ -116,9 +116,22 @@ export function parseSnowflake(
  * The worker id for this process: WORKER_ID when set, else the ordinal suffix of POD_NAME
  * (a StatefulSet pod `api-3` is worker 3), else 0.
  */
+/**
+ * The StatefulSet ordinal at the end of a pod name (`api-3` → "3"). A Deployment pod's name ends
+ * in a random five-character suffix, which may be all digits: that is not an ordinal.
+ */
+function podOrdinal(podName: string | undefined): string | undefined {
+  return podName?.match(/-(\d{1,4})$/)?.[1]
+}
+
+/** Whether config pins the worker id (WORKER_ID or a StatefulSet ordinal); else it may be leased. */
+export function isWorkerIdPinned(settings: { WORKER_ID?: number; POD_NAME?: string }): boolean {
+  return settings.WORKER_ID !== undefined || podOrdinal(settings.POD_NAME) !== undefined
+}
+
 export function workerIdFrom(settings: { WORKER_ID?: number; POD_NAME?: string }): number {
   if (settings.WORKER_ID !== undefined) return settings.WORKER_ID
-  const ordinal = settings.POD_NAME?.match(/-(\d+)$/)?.[1]
+  const ordinal = podOrdinal(settings.POD_NAME)
   if (ordinal !== undefined) {
     const value = Number(ordinal)
     if (value > MAX_WORKER_ID) {
