@@ -1,0 +1,17 @@
+import type { AnyTaskDefinition } from '../infra/queue/index.ts'
+import { numberSquare, numberSum } from './number-tasks.ts'
+
+export {
+  type NumberSumPayload,
+  NumberSumPayloadSchema,
+  numberSquare,
+  numberSum,
+  oneTo,
+} from './number-tasks.ts'
+export { schedules } from './schedules.ts'
+
+/**
+ * The tasks that need nothing but their payload. Tasks of modules with dependencies (orders)
+ * are built by the container with their services and added to the worker's list next to these.
+ */
+export const standaloneTasks: readonly AnyTaskDefinition[] = [numberSum, numberSquare]
