@@ -20,7 +20,7 @@ const ROWS_PER_TRANSACTION = 10_000
 /** `seed --count N`: inserts N demo items owned by the demo user, in multi-row batches. */
 export async function seed(config: Readonly<Config>, options: SeedOptions): Promise<number> {
   const out = options.out ?? process.stdout
-  const container = await createContainer(config)
+  const container = await createContainer(config, { runsEmbeddedWorkers: false })
   try {
     const startedMs = performance.now()
     const inserted = await seedItems({ db: container.db.db, ids: container.ids }, options.count)

@@ -62,6 +62,18 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Readonly<
       'JWT_SECRET must be set to a secret of your own in prod: expected a random string of at least 32 characters',
     )
   }
+  // Browsers refuse `Access-Control-Allow-Origin: *` with credentials; reflecting every origin
+  // instead would hand any website the user's session, so the combination is refused outright.
+  if (checked.CORS_ALLOW_CREDENTIALS && checked.CORS_ORIGINS === '*') {
+    throw new ConfigError(
+      'CORS_ORIGINS="*" is invalid with CORS_ALLOW_CREDENTIALS=true: expected the exact origins allowed to send credentials',
+    )
+  }
+  if ((checked.TLS_CERT_FILE === undefined) !== (checked.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError(
+      `${checked.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} is missing: expected TLS_CERT_FILE and TLS_KEY_FILE together`,
+    )
+  }
   return Object.freeze(checked)
 }
 

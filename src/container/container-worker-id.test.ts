@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
-import { Redis } from 'ioredis'
 import { testConfig } from '../../test/helpers/app.ts'
-import { serviceUrls, whenReachable } from '../../test/helpers/services.ts'
-import { deleteKeysUnder } from '../infra/redis/redis-testing.ts'
+import { serviceUrls, useRedisPrefix, whenReachable } from '../../test/helpers/services.ts'
 import { parseSnowflake } from '../shared/ids/index.ts'
 import { createContainer } from './index.ts'
 
@@ -12,12 +9,7 @@ test(
   'replicas without a pinned worker id lease distinct ones through Redis',
   await whenReachable('redis'),
   async (t) => {
-    const name = `t-${randomBytes(4).toString('hex')}`
-    const redis = new Redis(serviceUrls.redis)
-    t.after(async () => {
-      await deleteKeysUnder(redis, name)
-      redis.disconnect()
-    })
+    const { prefix: name } = await useRedisPrefix(t)
     // Deployment pods: a random suffix, here all digits, which must not be read as an ordinal.
     const config = testConfig({
       APP_NAME: name,

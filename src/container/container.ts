@@ -15,7 +15,15 @@ import {
   registerDatabaseMetrics,
 } from '../infra/metrics/index.ts'
 import { createPubSub, type PubSub } from '../infra/pubsub/index.ts'
+import { createTaskBroker, type TaskQueue } from '../infra/queue/index.ts'
 import { createRedis, type RedisConnection } from '../infra/redis/index.ts'
+import { createTracing, type SpanExporter } from '../infra/tracing/index.ts'
+import {
+  type BackgroundWork,
+  createBackgroundWork,
+  scheduleTable,
+  standaloneTasks,
+} from '../jobs/index.ts'
 import { type AuthService, createAuthService } from '../modules/auth/auth-service.ts'
 import { createTokenStore } from '../modules/auth/token-store.ts'
 import {
@@ -25,6 +33,14 @@ import {
 } from '../modules/items/items-export.ts'
 import { createItemsRepository } from '../modules/items/items-repository.ts'
 import { createItemsService, type ItemsService } from '../modules/items/items-service.ts'
+import {
+  createOrderDispatcher,
+  createOrdersRepository,
+  createOrdersService,
+  createOrderTasks,
+  type OrdersService,
+} from '../modules/orders/index.ts'
+import { createTasksService, type TasksService } from '../modules/tasks/index.ts'
 import { createUsersRepository } from '../modules/users/users-repository.ts'
 import { createUsersService, type UsersService } from '../modules/users/users-service.ts'
 import {
@@ -35,6 +51,7 @@ import {
 } from '../shared/ids/index.ts'
 import { createPasswordHasher } from '../shared/password.ts'
 import { createTokenService } from '../shared/tokens.ts'
+import { type Integrations, openIntegrations } from './integrations.ts'
 import { Readiness } from './readiness.ts'
 
 /** Something the container opened and must close at shutdown. */
@@ -49,6 +66,8 @@ export interface Services {
   users: UsersService
   items: ItemsService
   itemsExport: ItemsExport
+  orders: OrdersService
+  tasks: TasksService
 }
 
 /** Everything a command needs, opened in order; `close()` closes it in reverse. */
@@ -58,6 +77,8 @@ export interface Container {
   readiness: Readiness
   /** Prometheus metrics: every module registers its counters, gauges and histograms here. */
   metrics: Metrics
+  /** Where finished spans go (OTLP) when OTEL_EXPORTER_OTLP_ENDPOINT is set; else undefined. */
+  tracing: SpanExporter | undefined
   /** The database DATABASE_URL names: `db.db` is the typed query builder repositories take. */
   db: DatabaseHandle
   /** Snowflake ids for new rows; the worker id comes from WORKER_ID or POD_NAME. */
@@ -69,7 +90,13 @@ export interface Container {
   locks: LockManager
   /** Realtime fan-out: Redis pub/sub in distributed mode, in process in embedded mode. */
   pubsub: PubSub
+  /** Tasks to run in the background: BullMQ with REDIS_URL, in process without. */
+  tasks: TaskQueue
+  /** Workers, the scheduler and the order outbox sweep, on the same broker (for commands). */
+  background: BackgroundWork
   services: Services
+  /** Outgoing HTTP and gRPC clients, /internal signatures, the CPU pool, the gRPC server. */
+  integrations: Integrations
   close(): Promise<void>
 }
 
@@ -78,6 +105,19 @@ export interface ContainerOverrides {
   /** Embedded (SQLite) mode migrates to the latest schema at start-up unless this is false; the
    * migrate command turns it off to manage the schema itself. */
   isMigratingAtStart?: boolean
+  /**
+   * Run a task worker (with the outbox sweep) and the scheduler inside this process, closed
+   * with the container. Default: in embedded mode (no REDIS_URL), where no separate worker
+   * process exists, unless isMigratingAtStart is false; the worker and scheduler commands
+   * start their own, and migrate and seed need none.
+   */
+  runsEmbeddedWorkers?: boolean
+  /**
+   * Start the gRPC server (GRPC_PORT) in this process. Default: only in the serving process,
+   * i.e. not when migrate (isMigratingAtStart: false) or worker, scheduler and seed
+   * (runsEmbeddedWorkers: false) build the container.
+   */
+  servesGrpc?: boolean
 }
 
 /**
@@ -93,6 +133,8 @@ export async function createContainer(
   const readiness = new Readiness()
   const metrics = createMetrics({ isClusterWorker: config.CLUSTER_WORKER_SLOT !== undefined })
   owned.push({ name: 'metrics', close: async () => metrics.close() })
+  const tracing = createTracing(config, logger.system)
+  if (tracing) owned.push({ name: 'tracing', close: () => tracing.close() })
 
   const close = async () => {
     for (const resource of owned.reverse()) {
@@ -154,7 +196,8 @@ export async function createContainer(
       logger: logger.system,
     })
     owned.push({ name: 'pubsub', close: () => pubsub.close() })
-    readiness.add({ name: 'pubsub', check: () => pubsub.ping() })
+    // In process it cannot fail; on Redis its subscriber connection is one of its own.
+    if (config.REDIS_URL) readiness.add({ name: 'pubsub', check: () => pubsub.ping() })
 
     let workerId = workerIdFrom(config)
     if (redis && !isWorkerIdPinned(config)) {
@@ -171,8 +214,20 @@ export async function createContainer(
         logger.system.warn({ driftMs }, 'clock stepped back: ids go on from a logical clock'),
     })
 
+    const broker = await createTaskBroker({
+      redisUrl: config.REDIS_URL,
+      prefix: config.APP_NAME,
+      resultTtlMs: config.TASK_RESULT_TTL_SECONDS * 1000,
+      lockDurationMs: config.TASK_LOCK_DURATION_MS,
+      stalledIntervalMs: config.TASK_STALLED_INTERVAL_MS,
+      logger: logger.system,
+    })
+    owned.push({ name: 'task broker', close: () => broker.close() })
+    const scheduler = broker.createScheduler(scheduleTable(config))
+
     const users = createUsersRepository({ db: db.db, ids })
     const items = createItemsRepository({ db: db.db, ids })
+    const orders = createOrdersRepository({ db: db.db, ids })
 
     const auth = createAuthService({
       users,
@@ -192,9 +247,77 @@ export async function createContainer(
         ),
       }),
       itemsExport: createItemsExport({ source: itemsExportSource(items) }),
+      orders: createOrdersService({
+        orders,
+        tasks: broker,
+        events: pubsub,
+        forgetItem: (itemId) => services.items.forget(itemId),
+        logger: logger.system,
+      }),
+      tasks: createTasksService({ tasks: broker, schedules: scheduler }),
+    }
+    const background = createBackgroundWork({
+      broker,
+      scheduler,
+      tasks: [...standaloneTasks, ...createOrderTasks(services.orders)],
+      sweepers: [
+        createOrderDispatcher({
+          orders,
+          tasks: broker,
+          sweepSeconds: config.OUTBOX_SWEEP_SECONDS,
+          isQueueDurable: broker.kind === 'bullmq',
+          logger: logger.system,
+        }),
+      ],
+      concurrency: config.WORKER_CONCURRENCY,
+      graceMs: config.SHUTDOWN_GRACE_MS,
+      logger: logger.system,
+      metrics,
+    })
+    const isEmbedded = config.REDIS_URL === undefined && overrides.isMigratingAtStart !== false
+    if (overrides.runsEmbeddedWorkers ?? isEmbedded) {
+      const worker = await background.startWorker()
+      owned.push({ name: 'embedded worker', close: () => worker.close() })
+      // Under `serve --workers N` one process fires the schedules, not N.
+      if ((config.CLUSTER_WORKER_SLOT ?? 1) === 1) {
+        await scheduler.start()
+        owned.push({ name: 'scheduler', close: () => scheduler.close() })
+      }
     }
 
-    return { config, logger, readiness, metrics, db, ids, redis, cache, locks, pubsub, services, close }
+    // Last: the gRPC server serves the services above, so it opens after and closes before them.
+    const integrations = await openIntegrations({
+      config,
+      logger,
+      cache,
+      readiness,
+      authenticate: (token) => auth.authenticate(token),
+      users,
+      usersService: services.users,
+      own: (name, closeIt) => owned.push({ name, close: closeIt }),
+      servesGrpc:
+        overrides.servesGrpc ??
+        (overrides.isMigratingAtStart !== false && overrides.runsEmbeddedWorkers !== false),
+    })
+
+    return {
+      config,
+      logger,
+      readiness,
+      metrics,
+      tracing,
+      db,
+      ids,
+      redis,
+      cache,
+      locks,
+      pubsub,
+      tasks: broker,
+      background,
+      services,
+      integrations,
+      close,
+    }
   } catch (error) {
     await close()
     throw error

@@ -1,16 +1,22 @@
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify'
 import type { Logger } from 'pino'
 
+/** Told once per completed request, after the response has gone out (metrics, timers). */
+export type RequestCompleted = (request: FastifyRequest, reply: FastifyReply) => void
+
 /**
  * Fastify's own request logging, redirected: no "incoming request" line, and one JSON access
- * line per completed request on the access logger.
+ * line per completed request on the access logger. Fastify calls it once per response anyway,
+ * so `onCompleted` rides along (request metrics) instead of costing an onResponse hook.
  */
 export class AccessLogController extends LogController {
   readonly #access: Logger
+  readonly #onCompleted: RequestCompleted | undefined
 
-  constructor(access: Logger) {
+  constructor(access: Logger, onCompleted?: RequestCompleted) {
     super({ requestIdLogLabel: 'req_id' })
     this.#access = access
+    this.#onCompleted = onCompleted
   }
 
   override incomingRequest(): void {}
@@ -22,6 +28,9 @@ export class AccessLogController extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
+    this.#onCompleted?.(request, reply)
+    // The line is built only when it will be written: with access logs off, a request pays nothing.
+    if (!this.#access.isLevelEnabled(error ? 'error' : 'info')) return
     const line = {
       req_id: request.id,
       method: request.method,

@@ -9,6 +9,8 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   conflict: 409,
   rate_limited: 429,
   unavailable: 503,
+  upstream_failed: 502,
+  upstream_timeout: 504,
 }
 
 /** One problem in FastAPI's 422 shape. */

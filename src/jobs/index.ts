@@ -2,6 +2,15 @@ import type { AnyTaskDefinition } from '../infra/queue/index.ts'
 import { numberSquare, numberSum } from './number-tasks.ts'
 
 export {
+  type BackgroundWork,
+  createBackgroundWork,
+  type RunningWorker,
+  type Sweeper,
+  scheduleTable,
+  TEST_SCHEDULE_ID,
+  type WorkerHooks,
+} from './background-work.ts'
+export {
   type NumberSumPayload,
   NumberSumPayloadSchema,
   numberSquare,

@@ -10,6 +10,10 @@ export type ErrorKind =
   | 'conflict'
   | 'rate_limited'
   | 'unavailable'
+  /** A service we called answered wrongly or not at all (HTTP 502). */
+  | 'upstream_failed'
+  /** A service we called did not answer in time (HTTP 504). */
+  | 'upstream_timeout'
 
 /** An expected, operational error with a stable code (e.g. ITEMS_NOT_FOUND). */
 export class AppError extends Error {

@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { Redis } from 'ioredis'
-import { deleteKeysUnder } from '../../src/infra/redis/redis-testing.ts'
 import { scratchDir } from '../helpers/app.ts'
 import { freePort, runCli, stopOnExit, waitForOk } from '../helpers/process.ts'
-import { serviceUrls, whenReachable } from '../helpers/services.ts'
+import { serviceUrls, useRedisPrefix, whenReachable } from '../helpers/services.ts'
 
 test(
   'past the limit requests get 429 with Retry-After, counted across two processes sharing Redis',
   await whenReachable('redis'),
   async (t) => {
-    const name = `t-${randomBytes(4).toString('hex')}`
-    const redis = new Redis(serviceUrls.redis)
-    t.after(async () => {
-      await deleteKeysUnder(redis, name)
-      redis.disconnect()
-    })
+    const { prefix: name } = await useRedisPrefix(t)
     const env = {
       APP_ENV: 'test',
       APP_NAME: name,

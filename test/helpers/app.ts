@@ -42,6 +42,9 @@ export function testConfig(overrides: Record<string, string> = {}): Readonly<Con
       HOST: '127.0.0.1',
       PORT: '0',
       DATABASE_URL: `sqlite:${join(dir, 'test.db')}`,
+      // Load shedding answers 503 when the event loop lags, which a test machine running many
+      // suites at once does; the suites that test shedding turn it back on.
+      LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
       ...overrides,
     },
     { readFiles: false },

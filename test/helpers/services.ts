@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
+import type { TestContext } from 'node:test'
+import { Redis } from 'ioredis'
+import { deleteKeysUnder } from '../../src/infra/redis/redis-testing.ts'
 
 /**
  * The real servers the suites talk to. Defaults are this machine's loopback services; override
@@ -51,4 +55,18 @@ function redact(url: string): string {
   const parsed = new URL(url)
   if (parsed.password) parsed.password = '***'
   return parsed.toString()
+}
+
+/**
+ * A unique key prefix (use it as APP_NAME) and a client on the shared Redis; every key under the
+ * prefix is deleted when the test ends, so concurrent suites never see each other's keys.
+ */
+export async function useRedisPrefix(t: TestContext): Promise<{ prefix: string; redis: Redis }> {
+  const prefix = `t-${randomBytes(4).toString('hex')}`
+  const redis = new Redis(serviceUrls.redis)
+  t.after(async () => {
+    await deleteKeysUnder(redis, prefix)
+    redis.disconnect()
+  })
+  return { prefix, redis }
 }

@@ -3,12 +3,11 @@ import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { Redis } from 'ioredis'
 import {
-  deleteKeysUnder,
   scanKeys,
   startRedisTestServer,
 } from '../../src/infra/redis/redis-testing.ts'
 import { buildTestApp } from '../helpers/app.ts'
-import { serviceUrls, whenReachable } from '../helpers/services.ts'
+import { serviceUrls, useRedisPrefix, whenReachable } from '../helpers/services.ts'
 
 const appName = () => `t-${randomBytes(4).toString('hex')}`
 
@@ -57,12 +56,7 @@ describe('item cache in distributed mode', async () => {
     'a GET puts the item under APP_NAME in Redis; an update changes what the next GET returns',
     redisUp,
     async (t) => {
-      const name = appName()
-      const redis = new Redis(serviceUrls.redis)
-      t.after(async () => {
-        await deleteKeysUnder(redis, name)
-        redis.disconnect()
-      })
+      const { prefix: name, redis } = await useRedisPrefix(t)
       const { baseUrl } = await buildTestApp(t, {
         APP_NAME: name,
         REDIS_URL: serviceUrls.redis,

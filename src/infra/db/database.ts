@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../../config/index.ts'
 import { createQueryLog } from './query-log.ts'
 import type { Database } from './schema.ts'
-import { createMysqlDialect, createPostgresDialect } from './server-dialects.ts'
+import { createMysqlDialect, createPostgresDialect, type PoolStats } from './server-dialects.ts'
 import { NodeSqliteDialect } from './sqlite-dialect.ts'
 
 /** The database families servekit runs on; only src/infra/db/ ever looks at this. */
@@ -20,6 +20,8 @@ export interface DatabaseHandle {
   ping(): Promise<void>
   /** Closes the pool (or the SQLite file); safe to call twice. */
   close(): Promise<void>
+  /** The connection pool's use (MySQL, PostgreSQL); undefined for SQLite, which has no pool. */
+  poolStats?(): PoolStats | undefined
 }
 
 export type DatabaseSettings = Pick<
@@ -49,10 +51,13 @@ export function createDatabase(config: DatabaseSettings, logger: Logger): Databa
   const dialect = dialectOf(config.DATABASE_URL)
   const log = createQueryLog(logger, config.DB_SLOW_QUERY_MS)
   const sqliteFile = dialect === 'sqlite' ? openSqliteFile(config) : undefined
+  let readPoolStats: (() => PoolStats) | undefined
   const db = new Kysely<Database>({
     dialect: sqliteFile
       ? new NodeSqliteDialect(sqliteFile)
-      : openServerDialect(dialect, config, logger),
+      : openServerDialect(dialect, config, logger, (read) => {
+          readPoolStats = read
+        }),
     log,
   })
   let closing: Promise<void> | undefined
@@ -62,6 +67,7 @@ export function createDatabase(config: DatabaseSettings, logger: Logger): Databa
     async ping() {
       await sql`select 1`.execute(db)
     },
+    poolStats: () => readPoolStats?.(),
     close() {
       closing ??= db.destroy().then(() => {
         // Kysely closes the file only if it ran a query; close it either way.
@@ -76,6 +82,7 @@ function openServerDialect(
   dialect: DialectName,
   config: DatabaseSettings,
   logger: Logger,
+  onPoolStats: (read: () => PoolStats) => void,
 ): Dialect {
   const settings = {
     url: config.DATABASE_URL.replace(/^mariadb:/, 'mysql:'),
@@ -84,6 +91,7 @@ function openServerDialect(
     queryTimeoutMs: config.DB_QUERY_TIMEOUT_MS,
     applicationName: config.APP_NAME,
     onPoolError: (error: Error) => logger.warn({ err: error }, 'database connection lost'),
+    onPoolStats,
   }
   return dialect === 'mysql' ? createMysqlDialect(settings) : createPostgresDialect(settings)
 }

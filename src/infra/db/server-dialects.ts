@@ -19,6 +19,19 @@ export interface ServerDialectSettings {
   queryTimeoutMs: number
   applicationName: string
   onPoolError: (error: Error) => void
+  /** Given, once the pool exists, a reader of its use (the metrics read it at scrape time). */
+  onPoolStats?: (read: () => PoolStats) => void
+}
+
+/** How a connection pool is used right now. */
+export interface PoolStats {
+  /** The most connections the pool opens. */
+  max: number
+  /** Connections open, in use or idle. */
+  open: number
+  idle: number
+  /** Queries waiting for a connection. */
+  waiting: number
 }
 
 /**
@@ -46,6 +59,17 @@ export function createMysqlDialect(settings: ServerDialectSettings): MysqlDialec
     timezone: 'Z',
   })
   pool.on('connection', (connection) => connection.on('error', settings.onPoolError))
+  // mysql2 exposes no counters; these queues are what its own pool logic reads.
+  const queues = pool as unknown as Record<
+    '_allConnections' | '_freeConnections' | '_connectionQueue',
+    { length: number } | undefined
+  >
+  settings.onPoolStats?.(() => ({
+    max: settings.poolSize,
+    open: queues._allConnections?.length ?? 0,
+    idle: queues._freeConnections?.length ?? 0,
+    waiting: queues._connectionQueue?.length ?? 0,
+  }))
   return new ServerMysqlDialect({
     pool,
     onCreateConnection: async (connection) => {
@@ -69,6 +93,12 @@ export function createPostgresDialect(settings: ServerDialectSettings): Postgres
   })
   // An idle client losing its server emits here; without a listener the process would crash.
   pool.on('error', settings.onPoolError)
+  settings.onPoolStats?.(() => ({
+    max: settings.poolSize,
+    open: pool.totalCount,
+    idle: pool.idleCount,
+    waiting: pool.waitingCount,
+  }))
   return new PostgresDialect({ pool })
 }
 

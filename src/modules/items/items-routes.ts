@@ -1,7 +1,10 @@
+import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import { type Authenticated, principalOf } from '../../http/plugins/authenticate.ts'
 import { sendJsonText } from '../../http/reply.ts'
 import { BEARER, errorResponses, IdParamsSchema, NoContentSchema } from '../../http/schemas.ts'
+import type { ItemsExport } from './items-export.ts'
 import {
   ItemCreateSchema,
   ItemPageQuerySchema,
@@ -15,14 +18,42 @@ export interface ItemsRoutesOptions {
   items: ItemsService
   /** preHandlers that admit only signed-in users (and apply the per-user rate limit). */
   authenticated: Authenticated
+  /** The streamed CSV export (GET /api/items/export.csv). */
+  itemsExport: ItemsExport
 }
 
 /** /api/items: list, get (cached), create, partial update and soft delete by the creator. */
 export const itemsRoutes: FastifyPluginAsyncTypebox<ItemsRoutesOptions> = async (
   app,
-  { items, authenticated },
+  { items, authenticated, itemsExport },
 ) => {
   const tags = ['items']
+
+  app.get(
+    '/api/items/export.csv',
+    {
+      schema: {
+        tags,
+        summary: 'Download every live item as CSV, streamed',
+        description:
+          'RFC 4180 CSV (UTF-8, CRLF) with a header line, read in batches at constant memory. ' +
+          "Text starting with = + - @ is prefixed with ' so spreadsheets do not run it.",
+        response: {
+          200: {
+            description: 'A CSV file (Content-Disposition: attachment)',
+            content: { 'text/csv': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
+    async (_request, reply) =>
+      // The stream is the body; the typed reply only knows the schema's string.
+      (reply as FastifyReply)
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${itemsExport.fileName()}"`)
+        .header('cache-control', 'no-store')
+        .send(Readable.from(itemsExport.csvChunks())),
+  )
 
   app.get(
     '/api/items',

@@ -106,6 +106,9 @@ export function createItemsService({
       if (!(await items.softDelete(id, userId))) throw itemNotFound()
       await forget(id)
     },
+
+    /** Drops the cached copy of an item changed elsewhere (an order's stock deduction). */
+    forget,
   }
 }
 

@@ -1,0 +1,51 @@
+import type { Socket } from 'node:net'
+
+const ANSWERED = Symbol('servekit.clientErrorAnswered')
+/** How long a refused client may go on sending before its connection is cut. */
+const DRAIN_MS = 1000
+
+const ANSWERS: Record<string, { status: string; detail: string; code: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    status: '431 Request Header Fields Too Large',
+    detail: 'Request header fields too large',
+    code: 'HEADERS_TOO_LARGE',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: '408 Request Timeout',
+    detail: 'The request was not received in time',
+    code: 'REQUEST_TIMEOUT',
+  },
+}
+const BAD_REQUEST = {
+  status: '400 Bad Request',
+  detail: 'Malformed HTTP request',
+  code: 'BAD_REQUEST',
+}
+
+/**
+ * Node's `clientError`: a request that never became a request (headers over MAX_HEADER_BYTES,
+ * too slow, not HTTP). The answer goes out in the API's error shape with `Connection: close`;
+ * then the socket is half-closed while what the client is still sending is read and dropped
+ * for up to a second. Destroying it at once, as Node and Fastify do, makes the kernel answer the
+ * unread bytes with a reset, and a client that is still uploading its oversized headers may then
+ * see "connection reset" instead of the 431.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  const marked = socket as Socket & { [ANSWERED]?: true }
+  // Node reports every later chunk on a failed parser again; answer once.
+  if (marked[ANSWERED] || socket.destroyed || error.code === 'ECONNRESET') return
+  marked[ANSWERED] = true
+  const answer = (error.code && ANSWERS[error.code]) || BAD_REQUEST
+  if (socket.writable) {
+    const body = JSON.stringify({ detail: answer.detail, code: answer.code })
+    socket.write(
+      `HTTP/1.1 ${answer.status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    )
+  }
+  socket.removeAllListeners('data')
+  socket.on('data', () => undefined)
+  socket.on('error', () => undefined)
+  socket.resume()
+  socket.end()
+  setTimeout(() => socket.destroy(), DRAIN_MS).unref()
+}
