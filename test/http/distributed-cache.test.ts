@@ -2,10 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { Redis } from 'ioredis'
-import {
-  scanKeys,
-  startRedisTestServer,
-} from '../../src/infra/redis/redis-testing.ts'
+import { scanKeys, startRedisTestServer } from '../../src/infra/redis/redis-testing.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { serviceUrls, useRedisPrefix, whenReachable } from '../helpers/services.ts'
 
