@@ -36,6 +36,8 @@ test('SIGTERM during a slow request lets it finish, /ready turns 503, and the pr
 
   // A request whose body arrives slowly stays in flight until the last byte is sent.
   const socket = connect(port, '127.0.0.1')
+  // Listen for the close now: one that came before a late listener would leave the test waiting.
+  const closed = new Promise((resolve) => socket.once('close', resolve))
   let reply = ''
   socket.on('data', (chunk) => {
     reply += chunk.toString()
@@ -54,7 +56,7 @@ test('SIGTERM during a slow request lets it finish, /ready turns 503, and the pr
 
   await new Promise((resolve) => setTimeout(resolve, 400))
   socket.end(body.slice(10))
-  await new Promise((resolve) => socket.once('close', resolve))
+  await closed
   assert.match(reply, /^HTTP\/1\.1 404 /, 'the in-flight request got its answer')
 
   assert.equal(await run.exited, 0, run.output())

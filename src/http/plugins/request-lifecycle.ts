@@ -41,8 +41,10 @@ export function registerRequestLifecycle(app: App, options: RequestLifecycleOpti
     const trace = currentTrace()
     if (trace) reply.header('traceparent', formatTraceparent(trace))
     if (readiness.isDraining) reply.header('connection', 'close')
-    if (handlerTimeoutMs > 0) {
-      reply.handlerTimer = setTimeout(onHandlerTimeout, handlerTimeoutMs, request, reply)
+    // A WebSocket upgrade hands the socket over and never "answers": no timeout for it. The
+    // timer is unref'd so a request the client abandons cannot keep a closing process alive.
+    if (handlerTimeoutMs > 0 && request.headers.upgrade === undefined) {
+      reply.handlerTimer = setTimeout(onHandlerTimeout, handlerTimeoutMs, request, reply).unref()
     }
     done()
   })

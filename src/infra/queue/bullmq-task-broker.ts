@@ -21,6 +21,7 @@ import {
   newTaskId,
   settlesWithin,
   toJson,
+  traceOfCaller,
 } from './task-runtime.ts'
 import { type JobInput, type JobNode, planWorkflow, type Workflow } from './workflow.ts'
 
@@ -112,7 +113,7 @@ class BullMqTaskBroker implements TaskBroker {
     const merged = { ...task.defaults, ...options }
     checkOptions(merged)
     const id = merged.id ?? newTaskId()
-    const input: JobInput = { payload: toJson(payload) }
+    const input: JobInput = { payload: toJson(payload), ...traceOfCaller() }
     await this.#queue.add(task.name, input, {
       ...jobOptions(merged, this.#settings.resultTtlMs),
       jobId: id,

@@ -94,7 +94,7 @@ export class BullMqTaskWorker implements TaskWorker {
       signal: signal ?? NEVER_ABORTED,
     }
     try {
-      return await runHandler(this.#tasks, job.name, payload, context)
+      return await runHandler(this.#tasks, job.name, payload, context, input.trace)
     } catch (error) {
       if (isPermanentFailure(error)) throw new UnrecoverableError((error as Error).message)
       throw error

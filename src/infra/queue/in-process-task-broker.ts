@@ -20,6 +20,7 @@ import {
   isPermanentFailure,
   newTaskId,
   toJson,
+  traceOfCaller,
 } from './task-runtime.ts'
 import { type JobInput, type JobNode, planWorkflow, type Workflow } from './workflow.ts'
 
@@ -86,7 +87,7 @@ class InProcessTaskBroker implements TaskBroker, InProcessJobSource {
     this.#assertOpen()
     const id = options.id ?? newTaskId()
     if (this.#find(id)) return { id }
-    const record = this.#add(id, name, { payload: toJson(payload) }, options)
+    const record = this.#add(id, name, { payload: toJson(payload), ...traceOfCaller() }, options)
     this.#enqueue(record, options.delayMs ?? 0)
     return { id }
   }

@@ -84,7 +84,13 @@ export class InProcessTaskWorker implements TaskWorker {
     try {
       if (record.deferredFailure) throw new PermanentTaskError(record.deferredFailure)
       const payload = resolvePayload(record.input, record.childResults)
-      const result = await runHandler(this.#tasks, record.name, payload, context)
+      const result = await runHandler(
+        this.#tasks,
+        record.name,
+        payload,
+        context,
+        record.input.trace,
+      )
       this.#broker.complete(record, result)
     } catch (error) {
       this.#logger.warn(

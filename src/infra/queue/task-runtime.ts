@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { AppError, isAppError } from '../../shared/errors.ts'
+import { currentTraceHeaders, runInTrace, type TraceHeaders } from '../../shared/trace-context.ts'
 import type { AnyTaskDefinition, StepOptions, SubmitOptions, TaskContext } from './task.ts'
 import { PermanentTaskError } from './task.ts'
 import { COLLECT_RESULTS_TASK, type JobInput } from './workflow.ts'
@@ -87,13 +88,15 @@ export async function runHandler(
   name: string,
   payload: unknown,
   context: TaskContext,
+  trace?: TraceHeaders,
 ): Promise<unknown> {
   if (name === COLLECT_RESULTS_TASK) return toJson(payload)
   const definition = tasks.get(name)
   if (!definition) throw new PermanentTaskError(`no handler for task ${name} in this worker`)
   let result: unknown
   try {
-    result = await definition.handler(payload, context)
+    // The handler runs in the submitting request's trace, so its log lines carry the same ids.
+    result = await runInTrace(trace, () => definition.handler(payload, context))
   } catch (error) {
     // Something other than an Error has no message to record: make it one.
     throw error instanceof Error ? error : new Error(String(error))
@@ -161,4 +164,10 @@ export const consoleTaskLogger = {
   error(object: object, message: string) {
     console.error(message, object)
   },
+}
+
+/** The caller's trace headers for a job's input, or nothing outside a request. */
+export function traceOfCaller(): { trace?: TraceHeaders } {
+  const trace = currentTraceHeaders()
+  return Object.keys(trace).length > 0 ? { trace } : {}
 }

@@ -1,3 +1,4 @@
+import type { TraceHeaders } from '../../shared/trace-context.ts'
 import type { StepOptions, TaskRef } from './task.ts'
 
 /**
@@ -102,10 +103,14 @@ function assertMembers(calls: readonly unknown[]): void {
 }
 
 /** Where a job's payload comes from: given, the one child's result, or the children's results. */
-export type JobInput =
+export type JobInput = (
   | { payload: unknown }
   | { from: 'child' }
   | { from: 'children'; childIds: string[] }
+) & {
+  /** The submitting request's trace (traceparent, X-Request-ID): the job's logs continue it. */
+  trace?: TraceHeaders
+}
 
 /** One job of a workflow's tree; `children` run first. */
 export interface JobNode {
