@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.ts'
 import { createContainer } from '../container/index.ts'
+import { serveMetrics } from '../infra/metrics/index.ts'
 import { shutdownSignal } from './shutdown-signal.ts'
 import { requireRedis } from './worker.ts'
 
@@ -12,6 +13,11 @@ export async function scheduler(config: Readonly<Config>): Promise<number> {
   requireRedis(config, 'scheduler')
   const container = await createContainer(config, { runsEmbeddedWorkers: false })
   const log = container.logger.system
+  const metricsServer =
+    config.METRICS_PORT === undefined
+      ? undefined
+      : await serveMetrics(container.metrics, config.HOST, config.METRICS_PORT)
+  if (metricsServer) log.info({ port: metricsServer.port }, 'metrics served at /metrics')
   try {
     const { scheduler: table } = container.background
     await table.start()
@@ -31,6 +37,7 @@ export async function scheduler(config: Readonly<Config>): Promise<number> {
     await table.close()
     return 0
   } finally {
+    await metricsServer?.close()
     await container.close()
   }
 }

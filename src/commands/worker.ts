@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts'
 import { ConfigError } from '../config/index.ts'
 import { createContainer } from '../container/index.ts'
+import { serveMetrics } from '../infra/metrics/index.ts'
 import { shutdownSignal } from './shutdown-signal.ts'
 
 /**
@@ -13,6 +14,11 @@ export async function worker(config: Readonly<Config>): Promise<number> {
   requireRedis(config, 'worker')
   const container = await createContainer(config, { runsEmbeddedWorkers: false })
   const log = container.logger.system
+  const metricsServer =
+    config.METRICS_PORT === undefined
+      ? undefined
+      : await serveMetrics(container.metrics, config.HOST, config.METRICS_PORT)
+  if (metricsServer) log.info({ port: metricsServer.port }, 'metrics served at /metrics')
   try {
     const running = await container.background.startWorker({
       // The lifecycle hooks: the database pool and Redis connect lazily, so connect them before
@@ -33,6 +39,7 @@ export async function worker(config: Readonly<Config>): Promise<number> {
     await running.close()
     return 0
   } finally {
+    await metricsServer?.close()
     await container.close()
   }
 }

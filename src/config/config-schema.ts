@@ -289,6 +289,14 @@ export const ConfigSchema = Type.Object({
     default: 10,
     description: 'Retry-After sent with a load-shedding 503',
   }),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'worker and scheduler: serve GET /metrics and /health on this port (unset: none)',
+    }),
+  ),
   METRICS_ENABLED: Type.Boolean({
     default: true,
     description: 'serve Prometheus metrics at GET /metrics (keep it off the public ingress)',

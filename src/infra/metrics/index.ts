@@ -6,3 +6,4 @@ export {
 } from './cluster-metrics.ts'
 export { registerDatabaseMetrics } from './database-metrics.ts'
 export { createMetrics, type MetricSpec, type Metrics, type MetricsOptions } from './metrics.ts'
+export { type MetricsServer, serveMetrics } from './metrics-server.ts'
