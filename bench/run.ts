@@ -3,7 +3,7 @@
  * FastAPI peer, side by side on the same machine, plus the other measurements of issue 10.
  * See the README's "Performance" section; results go to bench/results/latest.{json,md}.
  *
- * Knobs (environment): BENCH_SECONDS (10, per run), BENCH_ROUNDS (2: A B A B), BENCH_CONNECTIONS
+ * Knobs (environment): BENCH_SECONDS (8, per run), BENCH_ROUNDS (3: A B A B A B), BENCH_CONNECTIONS
  * (64), BENCH_WS_IDLE (10000), BENCH_PROFILE (1: a CPU profile of servekit per workload; 0: off),
  * BENCH_SERVER_CPUS ("0"), BENCH_LOAD_CPUS ("1"), PEER_DIR (../shared/peer/fastapi), PYTHON
  * (/usr/bin/python3), BENCH_MYSQL_HOST/PORT, BENCH_REDIS_URL; BENCH_SERVEKIT_ROOT runs servekit from
@@ -57,8 +57,8 @@ const MAIN = join(SERVEKIT_ROOT, 'src/main.ts')
 const NAME = process.env.BENCH_NAME ?? 'latest'
 const RESULTS = join(ROOT, 'bench/results')
 const env = process.env
-const SECONDS = Number(env.BENCH_SECONDS ?? 10)
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 2)
+const SECONDS = Number(env.BENCH_SECONDS ?? 8)
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3)
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 64)
 const WS_CONNECTIONS = 64
 const WS_IDLE = Number(env.BENCH_WS_IDLE ?? 10_000)
@@ -113,7 +113,9 @@ async function main(): Promise<void> {
   // The orchestrator itself stays off the servers' core.
   await run('taskset', ['-a', '-p', '-c', LOAD_CPUS, String(process.pid)]).catch(() => undefined)
 
-  say(`servekit bench: ${SECONDS}s per run, ${ROUNDS} rounds (A B A B), ${CONNECTIONS} connections`)
+  say(
+    `servekit bench: ${SECONDS}s per run, ${ROUNDS} interleaved rounds (A B A B …), ${CONNECTIONS} connections`,
+  )
   await ensurePackages(PYTHON, say)
   if (!existsSync(join(PEER_DIR, 'app.py')))
     throw new Error(`the peer is not at ${PEER_DIR} (set PEER_DIR)`)
@@ -163,12 +165,13 @@ async function main(): Promise<void> {
   )
   await deleteRedisKeys(REDIS_URL, [SERVEKIT_PREFIX, PEER_PREFIX])
 
-  // --- the three servers, one worker each, on the server core -----------------------------------
-  const ports = { servekit: 18_101, peer: 18_102, bare: 18_103 }
+  // --- the servers, one worker each, on the server core ------------------------------------------
+  const ports = { servekit: 18_101, peer: 18_102, bare: 18_103, fastify: 18_104 }
   const servekit = await startServekit(servekitEnv, ports.servekit, 'servekit')
   const peer = await startPeer(ports.peer)
-  const bare = await startBare(ports.bare)
-  const systems = { servekit, peer, bare }
+  const bare = await startFloor('bare', 'bench/bare-server.ts', ports.bare)
+  const fastify = await startFloor('fastify', 'bench/fastify-server.ts', ports.fastify)
+  const systems = { servekit, peer, bare, fastify }
 
   // --- what the workloads need: tokens, ids, warm caches ----------------------------------------
   const servekitToken = await servekitLogin(
@@ -246,7 +249,7 @@ async function main(): Promise<void> {
     {
       name: 'health',
       title: 'GET /health',
-      systems: ['servekit', 'peer', 'bare'],
+      systems: ['servekit', 'peer', 'bare', 'fastify'],
       load: () => http({ path: '/health' }),
     },
     {
@@ -335,7 +338,7 @@ async function main(): Promise<void> {
   await sleep(3000)
   const idleAfterLoadRss = await rssBytes(servekit.process.pid)
 
-  await Promise.all([servekit.process.stop(), peer.process.stop(), bare.process.stop()])
+  await Promise.all(Object.values(systems).map((system) => system.process.stop()))
 
   // --- 10,000 idle WebSockets, on a servekit process of their own -------------------------------
   const idleSockets = await idleWebSockets(servekitEnv)
@@ -488,17 +491,18 @@ async function startPeer(port: number): Promise<System> {
   return { name: 'peer', baseUrl, process: started }
 }
 
-async function startBare(port: number): Promise<System> {
+/** The /health floors: the bare node:http server (the ceiling of the issue) and plain Fastify. */
+async function startFloor(name: 'bare' | 'fastify', script: string, port: number): Promise<System> {
   const started = start({
-    name: 'bare',
+    name,
     command: process.execPath,
-    args: [join(ROOT, 'bench/bare-server.ts'), String(port)],
+    args: [join(ROOT, script), String(port)],
     cpus: SERVER_CPUS,
-    output: join(work, 'bare.out'),
+    output: join(work, `${name}.out`),
   })
   const baseUrl = `http://127.0.0.1:${port}`
   await waitFor200(`${baseUrl}/health`, { process: started })
-  return { name: 'bare', baseUrl, process: started }
+  return { name, baseUrl, process: started }
 }
 
 function tail(path: string): string {
@@ -975,12 +979,16 @@ function evaluateTargets(
     loopDelay: { metricsP99Ms: number | undefined; probeP99Ms: number }
   },
 ): Target[] {
+  const withCpu = (target: Target, workload: WorkloadResult | undefined): Target =>
+    workload?.cpuRatio === undefined
+      ? target
+      : { ...target, actual: `${target.actual} (CPU ratio ${workload.cpuRatio.toFixed(2)}×)` }
   const targets: Target[] = [
-    atLeast('/health vs peer', workloads.health?.rpsRatio, 2.0),
+    withCpu(atLeast('/health vs peer', workloads.health?.rpsRatio, 2.0), workloads.health),
     atLeast('/health vs bare node:http', (workloads.health?.bareRatio ?? 0) * 100, 90, '%'),
-    atLeast('GET item (cache hit) vs peer', workloads.item?.rpsRatio, 4.0),
-    atLeast('list page vs peer', workloads.list?.rpsRatio, 3.0),
-    atLeast('authenticated POST vs peer', workloads.post?.rpsRatio, 6.0),
+    withCpu(atLeast('GET item (cache hit) vs peer', workloads.item?.rpsRatio, 4.0), workloads.item),
+    withCpu(atLeast('list page vs peer', workloads.list?.rpsRatio, 3.0), workloads.list),
+    withCpu(atLeast('authenticated POST vs peer', workloads.post?.rpsRatio, 6.0), workloads.post),
   ]
   for (const workload of Object.values(workloads)) {
     if (workload.skipped) {
@@ -1068,9 +1076,11 @@ function renderMarkdown(report: {
     '',
     `Generated ${report.generatedAt} by \`npm run bench\` in ${report.durationSeconds} s.`,
     `One worker each pinned to CPU ${report.settings.serverCpus}, the load generator on CPU ${report.settings.loadCpus}; ` +
-      `${report.settings.rounds} interleaved rounds (A B A B) of ${report.settings.secondsPerRun} s per workload, ` +
-      `wrk -t1 -c${report.settings.connections}; figures are the means of the rounds, ratios are servekit ÷ peer ` +
-      '(p99 ratio: lower is better).',
+      `${report.settings.rounds} interleaved rounds (A B A B …) of ${report.settings.secondsPerRun} s per workload, ` +
+      `wrk -t1 -c${report.settings.connections}; figures are the medians of the rounds; ratios are servekit ÷ peer ` +
+      "(p99 ratio: lower is better). CPU µs/req is the server process's CPU time (all threads) per request, " +
+      'and the CPU ratio peer ÷ servekit: on a shared, noisy machine it moves far less than req/s, since time ' +
+      'taken by other processes is not counted.',
     '',
     workloadTable(report.workloads),
     '',
@@ -1093,6 +1103,7 @@ function renderMarkdown(report: {
     '',
     targetTable(report.targets),
     '',
+    ...beforeAfter(report.workloads),
   ]
   if (report.profiles.length > 0) {
     lines.push('## Where servekit spends its time (CPU profiles under load)', '')
@@ -1130,6 +1141,38 @@ function renderMarkdown(report: {
     '',
   )
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * Servekit before and after the performance work, when bench/results/before.json is there (a run
+ * with BENCH_NAME=before against the code as it was). CPU per request compares across runs far
+ * better than req/s, which follows the machine's load.
+ */
+function beforeAfter(workloads: WorkloadResult[]): string[] {
+  const path = join(RESULTS, 'before.json')
+  if (NAME === 'before' || !existsSync(path)) return []
+  const before = JSON.parse(readFileSync(path, 'utf8')) as {
+    generatedAt: string
+    workloads: WorkloadResult[]
+  }
+  const lines = [
+    `## servekit before and after (before: ${before.generatedAt}, bench/results/before.md)`,
+    '',
+    '| workload | req/s before → after | CPU µs/req before → after | req/s ratio vs peer before → after | CPU ratio before → after |',
+    '|---|---:|---:|---:|---:|',
+  ]
+  for (const workload of workloads) {
+    const old = before.workloads.find((candidate) => candidate.name === workload.name)
+    const [a, b] = [old?.summary.servekit, workload.summary.servekit]
+    if (!a || !b) continue
+    const ratio = (value: number | undefined) =>
+      value === undefined ? '–' : `${value.toFixed(2)}×`
+    lines.push(
+      `| ${workload.title} | ${fmt(a.rps)} → ${fmt(b.rps)} | ${a.cpuUsPerRequest?.toFixed(0) ?? '–'} → ${b.cpuUsPerRequest?.toFixed(0) ?? '–'} | ${ratio(old?.rpsRatio)} → ${ratio(workload.rpsRatio)} | ${ratio(old?.cpuRatio)} → ${ratio(workload.cpuRatio)} |`,
+    )
+  }
+  lines.push('')
+  return lines
 }
 
 async function machine(): Promise<Record<string, unknown>> {

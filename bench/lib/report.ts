@@ -1,6 +1,6 @@
 import type { RunResult } from './wrk.ts'
 
-export type SystemName = 'servekit' | 'peer' | 'bare'
+export type SystemName = 'servekit' | 'peer' | 'bare' | 'fastify'
 
 /** One workload's runs per system, in the order they ran (A B A B …). */
 export interface WorkloadResult {
@@ -41,20 +41,25 @@ export interface Target {
   missedBy?: string
 }
 
+/**
+ * The rounds' medians (of 2, the mean): on a shared machine one round can be hit by another
+ * process's burst, and the median does not let it move the figure.
+ */
 export function summarize(runs: RunResult[]): Summary {
-  const mean = (pick: (run: RunResult) => number) =>
-    runs.reduce((sum, run) => sum + pick(run), 0) / Math.max(1, runs.length)
-  const withCpu = runs.filter((run) => run.cpuUsPerRequest !== undefined)
+  const median = (pick: (run: RunResult) => number) => {
+    const values = runs.map(pick).sort((a, b) => a - b)
+    const middle = Math.floor(values.length / 2)
+    if (values.length === 0) return 0
+    return values.length % 2 === 1
+      ? (values[middle] as number)
+      : ((values[middle - 1] as number) + (values[middle] as number)) / 2
+  }
+  const isCpuMeasured = runs.length > 0 && runs.every((run) => run.cpuUsPerRequest !== undefined)
   return {
-    ...(withCpu.length > 0
-      ? {
-          cpuUsPerRequest:
-            withCpu.reduce((sum, run) => sum + (run.cpuUsPerRequest ?? 0), 0) / withCpu.length,
-        }
-      : {}),
-    rps: mean((run) => run.rps),
-    p50Ms: mean((run) => run.p50Ms),
-    p99Ms: mean((run) => run.p99Ms),
+    ...(isCpuMeasured ? { cpuUsPerRequest: median((run) => run.cpuUsPerRequest ?? 0) } : {}),
+    rps: median((run) => run.rps),
+    p50Ms: median((run) => run.p50Ms),
+    p99Ms: median((run) => run.p99Ms),
     errors: runs.reduce((sum, run) => sum + run.errors, 0),
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
     requests: runs.reduce((sum, run) => sum + run.requests, 0),
@@ -144,6 +149,12 @@ export function workloadTable(workloads: WorkloadResult[]): string {
     if (bare) {
       lines.push(
         `| ↳ bare node:http | ${cell(bare.rps)} | ${cell(bare.p50Ms)} | ${cell(bare.p99Ms)} | | | | servekit = ${((workload.bareRatio ?? 0) * 100).toFixed(0)}% of bare | | ${cpu(bare)} | | ${bare.errors} |`,
+      )
+    }
+    const fastify = workload.summary.fastify
+    if (fastify) {
+      lines.push(
+        `| ↳ minimal Fastify | ${cell(fastify.rps)} | ${cell(fastify.p50Ms)} | ${cell(fastify.p99Ms)} | | | | | | ${cpu(fastify)} | | ${fastify.errors} |`,
       )
     }
   }
