@@ -259,7 +259,17 @@ export async function createContainer(
     const background = createBackgroundWork({
       broker,
       scheduler,
-      tasks: [...standaloneTasks, ...createOrderTasks(services.orders)],
+      tasks: [
+        ...standaloneTasks,
+        ...createOrderTasks(
+          services.orders,
+          metrics.counter({
+            name: 'orders_settled_total',
+            help: 'Orders settled by the order job, by outcome (completed or rejected).',
+            labelNames: ['status'],
+          }),
+        ),
+      ],
       sweepers: [
         createOrderDispatcher({
           orders,

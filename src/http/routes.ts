@@ -25,7 +25,7 @@ export async function registerRoutes(
   // First: WebSocket support must reach every route registered after it. SSE streams are shared:
   // the realtime routes end them at shutdown, and modules (orders) stream through them.
   const sse = createSseStreams({ pubsub: container.pubsub })
-  await registerRealtime(app, { pubsub: container.pubsub, auth, sse })
+  await registerRealtime(app, { pubsub: container.pubsub, auth, sse, metrics: container.metrics })
   await app.register(healthRoutes, { readiness: container.readiness })
   await app.register(authRoutes, { auth, authenticated })
   await app.register(usersRoutes, { users, authenticated })

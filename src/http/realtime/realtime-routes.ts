@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import websocket from '@fastify/websocket'
 import Type from 'typebox'
+import type { Metrics } from '../../infra/metrics/index.ts'
 import type { PubSub } from '../../infra/pubsub/index.ts'
 import type { Authenticator } from '../plugins/authenticate.ts'
 import { clearHandlerTimer } from '../plugins/request-lifecycle.ts'
@@ -22,6 +23,8 @@ export interface RealtimeOptions {
   /** The server's SSE streams (shared with modules that stream, such as orders). */
   sse: SseStreams
   limits?: Partial<WebSocketLimits>
+  /** Where the open WebSocket and SSE connection gauges are registered. */
+  metrics?: Pick<Metrics, 'gauge'>
 }
 
 interface RealtimeRoutesOptions extends Omit<RealtimeOptions, 'limits'> {
@@ -39,6 +42,21 @@ const UNUPGRADED_SOCKET_IDLE_MS = 5000
 export async function registerRealtime(app: App, options: RealtimeOptions): Promise<void> {
   const limits = { ...DEFAULT_WEBSOCKET_LIMITS, ...options.limits }
   const peers = createPeerRegistry(limits, app.log)
+  const { sse } = options
+  options.metrics?.gauge({
+    name: 'websocket_connections',
+    help: 'Open WebSocket connections.',
+    collect() {
+      this.set(peers.size)
+    },
+  })
+  options.metrics?.gauge({
+    name: 'sse_connections',
+    help: 'Open server-sent event streams.',
+    collect() {
+      this.set(sse.size)
+    },
+  })
 
   await app.register(websocket, {
     // No per-message compression: it costs CPU and memory per socket and opens the server to

@@ -57,9 +57,11 @@ export function parseOrderMessage(payload: string): OrderMessage | undefined {
 }
 
 /** The order tasks, bound to the service that does the work: the worker runs these. */
-export function createOrderTasks(orders: {
-  process(orderId: string): Promise<ProcessOrderResult>
-}): AnyTaskDefinition[] {
+export function createOrderTasks(
+  orders: { process(orderId: string): Promise<ProcessOrderResult> },
+  /** Counts settled orders by status (a metric); repeated runs are not counted twice. */
+  settled?: { inc(labels: { status: string }): void },
+): AnyTaskDefinition[] {
   return [
     defineTask({
       name: processOrder.name,
@@ -67,7 +69,11 @@ export function createOrderTasks(orders: {
       handler: (payload: ProcessOrderPayload) => {
         if (typeof payload?.order_id !== 'string' || !/^\d{1,19}$/.test(payload.order_id))
           throw new PermanentTaskError(`bad orders.process payload: ${JSON.stringify(payload)}`)
-        return orders.process(payload.order_id)
+        return orders.process(payload.order_id).then((result) => {
+          if (!result.repeated && result.status !== 'pending')
+            settled?.inc({ status: result.status })
+          return result
+        })
       },
     }),
   ]
