@@ -223,6 +223,14 @@ export async function createContainer(
       logger: logger.system,
     })
     owned.push({ name: 'task broker', close: () => broker.close() })
+    metrics.gauge({
+      name: 'task_queue_depth',
+      help: 'Tasks waiting to run: queued, delayed or waiting for their children.',
+      // A scrape while Redis is away reports NaN (unknown) instead of failing as a whole.
+      async collect() {
+        this.set(await broker.depth().catch(() => Number.NaN))
+      },
+    })
     const scheduler = broker.createScheduler(scheduleTable(config))
 
     const users = createUsersRepository({ db: db.db, ids })

@@ -18,6 +18,7 @@ test('/metrics counts open WebSockets and settled orders by outcome', async (t) 
       body: JSON.stringify(body),
     })
 
+  assert.equal(await metric('task_queue_depth '), 'task_queue_depth 0')
   assert.equal(await metric('websocket_connections '), 'websocket_connections 0')
   const socket = new WebSocket(`${baseUrl.replace('http', 'ws')}/ws/echo`)
   await new Promise((resolve, reject) => {

@@ -204,6 +204,16 @@ class BullMqTaskBroker implements TaskBroker {
     await this.#connection.ping()
   }
 
+  async depth(): Promise<number> {
+    const counts = await this.#queue.getJobCounts(
+      'waiting',
+      'delayed',
+      'prioritized',
+      'waiting-children',
+    )
+    return Object.values(counts).reduce((sum, count) => sum + count, 0)
+  }
+
   async close(): Promise<void> {
     if (this.#isClosed) return
     this.#isClosed = true

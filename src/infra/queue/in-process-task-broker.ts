@@ -164,6 +164,14 @@ class InProcessTaskBroker implements TaskBroker, InProcessJobSource {
     this.#assertOpen()
   }
 
+  async depth(): Promise<number> {
+    let waiting = 0
+    for (const record of this.#jobs.values())
+      if (record.state !== 'active' && record.state !== 'completed' && record.state !== 'failed')
+        waiting++
+    return waiting
+  }
+
   async close(): Promise<void> {
     if (this.#isClosed) return
     this.#isClosed = true

@@ -85,6 +85,8 @@ export interface TaskBroker extends TaskQueue {
   createScheduler(schedules: readonly Schedule[]): Scheduler
   /** Resolves when the backing store answers (for /ready); throws otherwise. */
   ping(): Promise<void>
+  /** Tasks waiting to run: queued, delayed or waiting for their children (the queue depth). */
+  depth(): Promise<number>
   /** Closes the workers and schedulers made here, then the connections. */
   close(): Promise<void>
 }
