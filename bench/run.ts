@@ -109,7 +109,10 @@ interface System {
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  installCleanup()
+  installCleanup(() => {
+    removeWrkScripts()
+    rmSync(work, { recursive: true, force: true })
+  })
   // The orchestrator itself stays off the servers' core.
   await run('taskset', ['-a', '-p', '-c', LOAD_CPUS, String(process.pid)]).catch(() => undefined)
 

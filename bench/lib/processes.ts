@@ -155,14 +155,19 @@ export function killAllNow(): void {
 }
 
 let handlersInstalled = false
-/** Stops the started processes on SIGINT, SIGTERM, an uncaught error or a plain exit. */
+/**
+ * On SIGINT or SIGTERM: stops the started processes, then `onInterrupt` (temporary files), then
+ * exits. On any exit, whatever is still running gets SIGKILL.
+ */
 export function installCleanup(onInterrupt?: () => void): void {
   if (handlersInstalled) return
   handlersInstalled = true
   const interrupted = (signal: NodeJS.Signals) => {
     process.stderr.write(`\nbench: ${signal}, stopping the processes it started…\n`)
-    onInterrupt?.()
-    void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+    void stopAll().finally(() => {
+      onInterrupt?.()
+      process.exit(signal === 'SIGINT' ? 130 : 143)
+    })
   }
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)

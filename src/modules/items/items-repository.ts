@@ -89,7 +89,7 @@ export function createItemsRepository(deps: RepositoryDeps): ItemsRepository {
         .selectAll('items')
         .orderBy('items.id', 'desc')
         .execute(),
-      liveCount(() => base.count()),
+      liveCount(db, () => base.count()),
     ])
     return { rows: rows.map((row) => serialize<ItemsTable>(row)), total }
   }
@@ -130,13 +130,22 @@ export function createItemsRepository(deps: RepositoryDeps): ItemsRepository {
  * never spans a write made through this process: each write, once done, starts a new
  * generation, and a count joins only one of its own generation, so a client that lists after
  * its own create or delete sees it. (A write through another replica may be missed by a count
- * already running when it commits, as it could be by a count a moment older.)
+ * already running when it commits, as it could be by a count a moment older.) Counts are
+ * shared per database handle only, and never inside a transaction, which sees its own writes.
  */
 const counts = singleFlight<number>()
 let writeGeneration = 0
+const handleIds = new WeakMap<object, number>()
+let nextHandleId = 0
 
-function liveCount(count: () => Promise<number>): Promise<number> {
-  return counts.run(`live:${writeGeneration}`, count)
+function liveCount(db: RepositoryDeps['db'], count: () => Promise<number>): Promise<number> {
+  if (db.isTransaction) return count()
+  let handle = handleIds.get(db)
+  if (handle === undefined) {
+    handle = nextHandleId++
+    handleIds.set(db, handle)
+  }
+  return counts.run(`live:${handle}:${writeGeneration}`, count)
 }
 
 async function written<T>(write: Promise<T>): Promise<T> {
