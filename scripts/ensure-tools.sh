@@ -5,6 +5,7 @@
 #   promtool  (Debian/Ubuntu package "prometheus")  test/ops: `promtool check metrics` on /metrics
 #   openssl   (package "openssl")                   test/ops: a self-signed certificate for HTTPS
 #   python3 grpc (package "python3-grpcio")         test/integrations: an independent gRPC client
+#   slowhttptest (package "slowhttptest")           test/faults: slowloris and slow-body clients
 set -uo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -37,6 +38,7 @@ ensure() {
 
 ensure promtool prometheus
 ensure openssl openssl
+ensure slowhttptest slowhttptest
 
 # Not a command but a Python module: checked by importing it with the system Python.
 has_python_grpc() { /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1; }
