@@ -26,6 +26,7 @@ import {
   startOrdersCluster,
   stopGracefully,
   waitFor,
+  waitQueueDrained,
   waitSettled,
 } from './orders-faults-helpers.ts'
 
@@ -233,11 +234,7 @@ test('a lease holder paused past its lease (SIGSTOP, SIGCONT): zero double deduc
   }
   await Promise.all(placing)
   await waitSettled(cluster, everyOrder.length)
-  await waitFor(
-    'no job active',
-    async () => ((await cluster.queue.getActiveCount()) === 0 ? true : undefined),
-    30_000,
-  )
+  await waitQueueDrained(cluster)
 
   // Each order's effect, once: completed, and its own item's stock down by its quantity once.
   const orders = new Map((await readOrders(cluster)).map((order) => [order.id, order]))
@@ -325,17 +322,19 @@ test('a worker SIGKILLed at random moments during 1,000 order jobs: all finished
       10,
     )
     // A moment with jobs in flight (the next hundred orders may still be on their way).
-    await waitFor(
+    const active = await waitFor(
       'a running worker with jobs in flight',
-      async () =>
-        running.length > 0 && (await cluster.queue.getActiveCount()) > 0 ? true : undefined,
+      async () => {
+        if (running.length === 0 || (await cluster.queue.getActiveCount()) === 0) return undefined
+        await sleep(random() * 30)
+        const count = await cluster.queue.getActiveCount()
+        return count > 0 ? count : undefined
+      },
       60_000,
       5,
     )
-    await sleep(random() * 30)
     const [victim] = running.splice(Math.floor(random() * running.length), 1)
     assert.ok(victim)
-    const active = await cluster.queue.getActiveCount()
     victim.child.kill('SIGKILL')
     assert.equal(await victim.exited, 'SIGKILL')
     const { settled } = await settledCount(cluster)
@@ -348,15 +347,7 @@ test('a worker SIGKILLed at random moments during 1,000 order jobs: all finished
   await Promise.all([placing, ...replacing])
   assert.equal(orderIds.length, ORDERS)
   await waitSettled(cluster, ORDERS, undefined, 90_000)
-  await waitFor(
-    'the queue empty',
-    async () => {
-      const counts = await jobCounts(cluster)
-      const queued = (counts.waiting ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0)
-      return (counts.active ?? 0) + queued === 0 ? counts : undefined
-    },
-    30_000,
-  )
+  await waitQueueDrained(cluster)
   const finishedMs = performance.now() - startedMs
 
   const counts = await jobCounts(cluster)

@@ -357,6 +357,27 @@ export async function jobCounts(cluster: OrdersCluster) {
   )
 }
 
+/**
+ * Waits until the queue holds no job running or waiting, and resolves to its counts. A job
+ * settles its order first and tells BullMQ after: settled orders do not mean finished jobs.
+ */
+export async function waitQueueDrained(cluster: OrdersCluster, timeoutMs = 30_000) {
+  return waitFor(
+    'the queue drained',
+    async () => {
+      const counts = await jobCounts(cluster)
+      const left =
+        (counts.active ?? 0) +
+        (counts.waiting ?? 0) +
+        (counts.delayed ?? 0) +
+        (counts.prioritized ?? 0)
+      return left === 0 ? counts : undefined
+    },
+    timeoutMs,
+    25,
+  )
+}
+
 /** SIGTERM, bounded: resolves to the exit code, or 'timeout' (then SIGKILLs it). */
 export async function stopGracefully(run: RunningProcess, timeoutMs = 20_000) {
   if (run.child.exitCode !== null || run.child.signalCode !== null) return run.exited

@@ -14,7 +14,6 @@ import { expectFigure } from './figures.ts'
 import {
   createItems,
   DIALECT_LABEL,
-  jobCounts,
   type OrdersCluster,
   placeOrders,
   readOrders,
@@ -22,6 +21,7 @@ import {
   sampleStock,
   startOrdersCluster,
   stopGracefully,
+  waitQueueDrained,
   waitSettled,
 } from './orders-faults-helpers.ts'
 
@@ -75,7 +75,7 @@ async function fiveHundredOrders(t: TestContext, cluster: OrdersCluster): Promis
       sampled.lowest >= 0 &&
       sampled.samples >= 10,
   })
-  const counts = await jobCounts(cluster)
+  const counts = await waitQueueDrained(cluster)
   assert.equal(counts.completed, 500, JSON.stringify(counts))
   assert.equal(counts.failed, 0)
 }
@@ -140,7 +140,7 @@ async function randomRuns(t: TestContext, cluster: OrdersCluster): Promise<void>
     pass: '20 of 20 runs: start stock = end stock + completed quantities',
     ok: !details.failed && runs === 20 && runsBalanced === 20,
   })
-  const counts = await jobCounts(cluster)
+  const counts = await waitQueueDrained(cluster)
   assert.equal(counts.failed, 0)
   assert.equal(counts.active, 0)
 }
