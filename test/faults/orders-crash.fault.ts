@@ -42,7 +42,7 @@ const SHORT_LEASE = {
 }
 const LEASE_MS = 1000
 
-/** The worker token holding a job's lease (`<worker uuid>:<n>`), or undefined once it lapsed. */
+/** The worker token holding a job's lease (`<worker uuid>:<n>`), or null once it lapsed. */
 function leaseOf(cluster: OrdersCluster, jobId: string): Promise<string | null> {
   return cluster.redis.get(`${cluster.appName}:tasks:${jobId}:lock`)
 }
