@@ -28,6 +28,8 @@ const EVENTS_PER_ROOM = EVENTS / ROOMS
 const BATCH = 40
 const BATCH_EVERY_MS = 80
 const KILLED = 1
+/** Messages a room keeps for replay (the servers' PUBSUB_HISTORY_LIMIT default, set explicitly). */
+const HISTORY_LIMIT = 1000
 
 test('realtime: 1,000 WebSocket and 1,000 SSE clients, 3 API processes, 10,000 events, one process SIGKILLed midway', {
   ...(await whenReachable('redis')),
@@ -42,6 +44,7 @@ test('realtime: 1,000 WebSocket and 1,000 SSE clients, 3 API processes, 10,000 e
     DATABASE_URL: databaseUrl,
     REDIS_URL: serviceUrls.redis,
     LOG_LEVEL: 'warn',
+    PUBSUB_HISTORY_LIMIT: String(HISTORY_LIMIT),
     ...TEST_ENV,
   }
   const ports = await Promise.all(Array.from({ length: SERVERS }, () => freePort()))
@@ -63,6 +66,8 @@ test('realtime: 1,000 WebSocket and 1,000 SSE clients, 3 API processes, 10,000 e
     publisher: redis.client,
     subscriber: subscriber.client,
     prefix: appName,
+    // XADD trims to the publisher's limit: the same as the servers', or replay would be shorter.
+    historyLimit: HISTORY_LIMIT,
   })
   t.after(async () => {
     await pubsub.close()
@@ -147,6 +152,28 @@ test('realtime: 1,000 WebSocket and 1,000 SSE clients, 3 API processes, 10,000 e
       `complete ${drainedMs} ms after the start; complete ws ${byKind('ws')}, sse ` +
       `${byKind('sse')}; ${reconnected}/${onKilled.length} clients of the killed process reconnected`,
   )
+  const gapped = clients
+    .map((client, index) => ({ client, index }))
+    .filter(({ client }) => client.missing > 0)
+  if (gapped.length > 0) {
+    const where = gapped.map(
+      ({ client, index }) =>
+        `${client.kind}@${index % SERVERS}/${client.room}:${client.missing}(${client.reconnects})`,
+    )
+    t.diagnostic(
+      `clients with gaps (kind@first server/room:missing(reconnects)): ${where.join(' ')}`,
+    )
+  }
+  // What the servers warned about (cut-off readers, Redis trouble), by message.
+  const warnings = new Map<string, number>()
+  for (const server of servers) {
+    for (const match of server.output().matchAll(/"msg":"([^"]*)"/g)) {
+      const message = match[1] as string
+      warnings.set(message, (warnings.get(message) ?? 0) + 1)
+    }
+  }
+  if (warnings.size > 0)
+    t.diagnostic(`server log: ${[...warnings].map(([m, n]) => `${n}× ${m}`).join('; ')}`)
   expectFigure(t, {
     item: 13,
     name: `${CLIENTS_PER_KIND} WebSocket + ${CLIENTS_PER_KIND} SSE clients, 3 API processes, ${EVENTS} events on ${ROOMS} rooms, 1 process SIGKILLed midway`,

@@ -44,6 +44,8 @@ return id
 `)
 
 const UNAVAILABLE = 'PUBSUB_UNAVAILABLE'
+/** Tries at reading a reconnected channel's gap (a loaded Redis may time out), 100 ms × n apart. */
+const GAP_FILL_ATTEMPTS = 5
 
 /**
  * The distributed-mode pub/sub on Redis: PUBLISH/SUBSCRIBE for delivery to every replica, and a
@@ -99,28 +101,44 @@ export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
    * what arrived live meanwhile; each message once, in id order.
    */
   const fillGap = async (redisChannel: string, entry: ChannelEntry) => {
-    entry.gapFill = []
-    try {
-      await subscriber.subscribe(redisChannel)
-      if (entry.lastId === undefined) return
-      const missed = await publisher.xrange(
-        historyKey(entry.channel),
-        `(${entry.lastId}`,
-        '+',
-        'COUNT',
-        historyLimit,
-      )
-      for (const [id, fields] of missed) dispatch(entry, { id, data: fieldValue(fields) })
-    } catch (error) {
-      options.onHandlerError?.(
-        toUnavailableError(error, UNAVAILABLE, 'Redis pub/sub'),
-        redisChannel,
-      )
-    } finally {
-      const live = entry.gapFill
-      entry.gapFill = undefined
-      for (const message of live) dispatch(entry, message)
+    entry.fillGeneration += 1
+    const generation = entry.fillGeneration
+    entry.gapFill ??= []
+    const isCurrent = () =>
+      !isClosed && generation === entry.fillGeneration && channels.get(redisChannel) === entry
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await subscriber.subscribe(redisChannel)
+        const missed =
+          entry.lastId === undefined
+            ? []
+            : await publisher.xrange(
+                historyKey(entry.channel),
+                `(${entry.lastId}`,
+                '+',
+                'COUNT',
+                historyLimit,
+              )
+        // Cut again meanwhile: the next fill (which keeps the waiting messages) takes over.
+        if (!isCurrent()) return
+        for (const [id, fields] of missed) dispatch(entry, { id, data: fieldValue(fields) })
+        break
+      } catch (error) {
+        if (!isCurrent()) return
+        if (attempt >= GAP_FILL_ATTEMPTS) {
+          options.onHandlerError?.(
+            toUnavailableError(error, UNAVAILABLE, 'Redis pub/sub'),
+            redisChannel,
+          )
+          break
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
+        if (!isCurrent()) return
+      }
     }
+    const live = entry.gapFill ?? []
+    entry.gapFill = undefined
+    for (const message of live) dispatch(entry, message)
   }
   let wasDisconnected = false
   const onClose = () => {
@@ -176,6 +194,7 @@ export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
           ready: subscriber.subscribe(redisChannel),
           lastId: undefined,
           gapFill: undefined,
+          fillGeneration: 0,
         }
         channels.set(redisChannel, entry)
       }
@@ -254,6 +273,8 @@ interface ChannelEntry {
   lastId: string | undefined
   /** While a gap after a reconnect is read from the history, live messages wait here. */
   gapFill: PubSubMessage[] | undefined
+  /** Counts the reconnects that started a gap fill; only the latest one delivers. */
+  fillGeneration: number
 }
 
 function fieldValue(fields: string[]): string {
