@@ -33,7 +33,7 @@ const HISTORY_LIMIT = 1000
 
 test('realtime: 1,000 WebSocket and 1,000 SSE clients, 3 API processes, 10,000 events, one process SIGKILLed midway', {
   ...(await whenReachable('redis')),
-  timeout: 240_000,
+  timeout: 360_000,
 }, async (t) => {
   const appName = uniqueAppName('rt')
   t.after(() => deleteRedisKeys(appName))
