@@ -60,7 +60,10 @@ export function defineSchedule<P>(schedule: Schedule<P>): Schedule {
   const hasEvery = schedule.everyMs !== undefined
   if (hasEvery === (schedule.cron !== undefined))
     throw new TypeError(`schedule ${schedule.id} needs exactly one of everyMs and cron`)
-  if (hasEvery && !(Number.isInteger(schedule.everyMs) && (schedule.everyMs as number) >= MIN_EVERY_MS))
+  if (
+    hasEvery &&
+    !(Number.isInteger(schedule.everyMs) && (schedule.everyMs as number) >= MIN_EVERY_MS)
+  )
     throw new TypeError(`schedule ${schedule.id}: everyMs must be an integer >= ${MIN_EVERY_MS}`)
   if (schedule.cron !== undefined) parseCron(schedule.cron)
   return Object.freeze({ ...schedule }) as Schedule
