@@ -125,6 +125,13 @@ export const ConfigSchema = Type.Object({
     default: 100_000,
     description: 'in-memory cache bound (embedded mode); least recently used entries go first',
   }),
+  PUBSUB_HISTORY_LIMIT: Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 1000,
+    description:
+      'messages kept per pub/sub channel for replay (SSE Last-Event-ID, chat last_event_id): a room must keep what it publishes while a client reconnects',
+  }),
   CACHE_TTL_SECONDS: Integer({
     minimum: 1,
     maximum: 86_400 * 30,
@@ -340,7 +347,7 @@ export const ConfigSchema = Type.Object({
   }),
   SCHEDULE_TEST_INTERVAL_MS: Type.Optional(
     Type.Integer({
-      minimum: 1000,
+      minimum: 100,
       maximum: 86_400_000,
       description:
         'tests only (refused in prod): adds a test_tick schedule running tasks.number-sum every N ms',

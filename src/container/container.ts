@@ -194,6 +194,7 @@ export async function createContainer(
       publisher: redis?.client,
       prefix: config.APP_NAME,
       logger: logger.system,
+      historyLimit: config.PUBSUB_HISTORY_LIMIT,
     })
     owned.push({ name: 'pubsub', close: () => pubsub.close() })
     // In process it cannot fail; on Redis its subscriber connection is one of its own.

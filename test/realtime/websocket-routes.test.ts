@@ -4,7 +4,7 @@ import { describe, type TestContext, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildTestApp } from '../helpers/app.ts'
 import { whenReachable } from '../helpers/services.ts'
-import { closeCodeOf, openRawSocket, openSocket } from './clients.ts'
+import { closeCodeOf, openRawSocket, openSocket, readSse } from './clients.ts'
 
 const redis = await whenReachable('redis')
 
@@ -101,8 +101,78 @@ for (const mode of ['embedded', 'distributed'] as const) {
       assert.equal(bob.inbox.length, 0, 'a closed client receives nothing more')
       alice.close()
     })
+
+    test('rooms are apart; last_event_id replays the room after it; /sse/chat streams the room', async (t) => {
+      const { baseUrl, wsUrl } = await appFor(t, mode)
+      const ann = await openSocket(`${wsUrl}/ws/chat/ann?room=blue`)
+      const joinedAt = await ann.nextJson()
+      assert.deepEqual(pick(joinedAt), { type: 'join', client_id: 'ann' })
+      assert.match(String(joinedAt.id), /^\d+-\d+$/)
+      const lobby = await openSocket(`${wsUrl}/ws/chat/lobbyist`)
+      assert.equal((await lobby.nextJson()).type, 'join')
+      const stream = await readSse(`${baseUrl}/sse/chat?room=blue`)
+      assert.equal(stream.status, 200)
+      for (const text of ['one', 'two', 'three']) ann.send(text)
+      const sent = [await ann.nextJson(), await ann.nextJson(), await ann.nextJson()]
+      assert.deepEqual(
+        sent.map((event) => event.text),
+        ['one', 'two', 'three'],
+      )
+      const ids = sent.map((event) => String(event.id))
+      const streamed = await stream.waitFor(3)
+      assert.deepEqual(
+        streamed.map((event) => [event.id, JSON.parse(event.data).text]),
+        ids.map((id, index) => [id, sent[index]?.text]),
+        'SSE events carry the same ids',
+      )
+      stream.abort()
+      await sleep(50)
+      assert.equal(lobby.inbox.length, 0, 'the lobby hears nothing of room blue')
+
+      // Back after 'one': first 'two' and 'three' from the history, then live events.
+      const back = await openSocket(`${wsUrl}/ws/chat/ann2?room=blue&last_event_id=${ids[0]}`)
+      const replayed = [await back.nextJson(), await back.nextJson(), await back.nextJson()]
+      assert.deepEqual(
+        replayed.map((event) => [event.id, event.type, event.text]),
+        [
+          [ids[1], 'message', 'two'],
+          [ids[2], 'message', 'three'],
+          [replayed[2]?.id, 'join', undefined],
+        ],
+      )
+      const resumed = await readSse(`${baseUrl}/sse/chat?room=blue`, {
+        'last-event-id': ids[1] ?? '',
+      })
+      const fromHistory = await resumed.waitFor(2)
+      assert.deepEqual(
+        fromHistory.slice(0, 2).map((event) => event.id),
+        [ids[2], replayed[2]?.id],
+      )
+      resumed.abort()
+      for (const socket of [ann, lobby, back]) socket.close()
+    })
   })
 }
+
+test('/ws/chat and /sse/chat refuse a bad room or last_event_id with 422', async (t) => {
+  const { baseUrl } = await appFor(t, 'embedded')
+  const port = Number(new URL(baseUrl).port)
+  for (const query of [
+    'room=a%20b',
+    `room=${'r'.repeat(65)}`,
+    'last_event_id=12',
+    'last_event_id=x-1',
+  ]) {
+    await assert.rejects(
+      openRawSocket(port, `/ws/chat/ok?${query}`),
+      /upgrade refused: HTTP\/1\.1 422/,
+      query,
+    )
+  }
+  const response = await fetch(`${baseUrl}/sse/chat?room=%3Cb%3E`)
+  assert.equal(response.status, 422)
+  await response.body?.cancel()
+})
 
 test('/ws/chat drops what a client sends past 20 messages a second, telling it so', async (t) => {
   const { wsUrl } = await appFor(t, 'embedded')
@@ -190,6 +260,6 @@ test('an unknown WebSocket path is closed at once', async (t) => {
 
 /** The fields of a chat event that do not change from run to run. */
 function pick(event: Record<string, unknown>) {
-  const { at: _at, ...rest } = event
+  const { at: _at, id: _id, ...rest } = event
   return rest
 }

@@ -8,7 +8,7 @@ import type { Authenticator } from '../plugins/authenticate.ts'
 import { clearHandlerTimer } from '../plugins/request-lifecycle.ts'
 import type { App } from '../server.ts'
 import type { SseStreams } from './sse.ts'
-import { authenticated, chat, echo, jsonPingPong } from './websocket-handlers.ts'
+import { authenticated, chat, chatChannel, echo, jsonPingPong } from './websocket-handlers.ts'
 import {
   createPeerRegistry,
   DEFAULT_WEBSOCKET_LIMITS,
@@ -92,6 +92,13 @@ export async function registerRealtime(app: App, options: RealtimeOptions): Prom
 const ChatParamsSchema = Type.Object({
   client_id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
 })
+const RoomSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })
+const EventIdSchema = Type.String({ pattern: '^[0-9]{1,15}-[0-9]{1,15}$' })
+const ChatQuerySchema = Type.Object({
+  room: Type.Optional(RoomSchema),
+  last_event_id: Type.Optional(EventIdSchema),
+})
+const ChatStreamQuerySchema = Type.Object({ room: Type.Optional(RoomSchema) })
 const TokenQuerySchema = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 4096 })),
 })
@@ -104,8 +111,8 @@ const EventStreamResponse = {
 }
 
 /**
- * WebSocket routes (/ws/echo, /ws/json, /ws/chat/{client_id}, /ws/authenticated) and
- * /sse/heartbeat. Every socket is bounded (message size, queued bytes, heartbeat); a protocol
+ * WebSocket routes (/ws/echo, /ws/json, /ws/chat/{client_id}, /ws/authenticated), /sse/chat
+ * and /sse/heartbeat. Every socket is bounded (message size, queued bytes, heartbeat); a protocol
  * error or an oversized message closes that socket only. At shutdown sockets get 1001 and
  * event streams end, before the server waits for its connections.
  */
@@ -131,10 +138,12 @@ const realtimeRoutes: FastifyPluginAsyncTypebox<RealtimeRoutesOptions> = async (
 
   app.get(
     '/ws/chat/:client_id',
-    { websocket: true, schema: { params: ChatParamsSchema } },
+    { websocket: true, schema: { params: ChatParamsSchema, querystring: ChatQuerySchema } },
     (socket: RealtimeSocket, request) => {
       chat(socket, peers.add(socket, 'chat'), {
         clientId: request.params.client_id,
+        room: request.query.room,
+        lastEventId: request.query.last_event_id,
         pubsub,
         log: request.log,
       })
@@ -149,6 +158,28 @@ const realtimeRoutes: FastifyPluginAsyncTypebox<RealtimeRoutesOptions> = async (
         token: request.query.token,
         auth,
         log: request.log,
+      })
+    },
+  )
+
+  app.get(
+    '/sse/chat',
+    {
+      schema: {
+        tags: ['realtime'],
+        summary: 'A chat room as server-sent events',
+        description:
+          'The events of a chat room (the lobby without `room`) as /ws/chat sends them, from now ' +
+          'on: each data is the chat event `{"type","client_id","text"?,"at"}` and each id its ' +
+          'message id. A Last-Event-ID first replays what the room recorded after it.',
+        querystring: ChatStreamQuerySchema,
+        response: { 200: EventStreamResponse },
+      },
+    },
+    async (request, reply) => {
+      return sse.streamChannel(request, reply, {
+        channel: chatChannel(request.query.room),
+        authorize: () => {},
       })
     },
   )

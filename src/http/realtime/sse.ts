@@ -1,12 +1,8 @@
 import { PassThrough } from 'node:stream'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import {
-  compareEventIds,
-  isEventId,
-  type PubSub,
-  type PubSubMessage,
-} from '../../infra/pubsub/index.ts'
+import { isEventId, type PubSub } from '../../infra/pubsub/index.ts'
 import { clearHandlerTimer } from '../plugins/request-lifecycle.ts'
+import { openChannelFeed } from './channel-feed.ts'
 
 /** One server-sent event. */
 export interface SseEvent {
@@ -184,40 +180,13 @@ export function createSseStreams({ pubsub, limits = {} }: SseStreamsOptions): Ss
 
     async streamChannel(request, reply, { channel, authorize, replay = 'none', event }) {
       await authorize(request)
-      const lastEventId = lastEventIdOf(request)
-      let lastSentId = lastEventId
-      let connection: SseConnection | undefined
-      const pending: PubSubMessage[] = []
-
-      const deliver = (message: PubSubMessage) => {
-        // The history and the live subscription overlap while the stream starts: ids say which
-        // messages the client has already had.
-        if (lastSentId !== undefined && compareEventIds(message.id, lastSentId) <= 0) return
-        lastSentId = message.id
-        connection?.send({ id: message.id, event, data: message.data })
-      }
-
-      // Subscribe before reading the history, so nothing published in between is lost.
-      const unsubscribe = await pubsub.subscribe(channel, (message) => {
-        if (connection) deliver(message)
-        else pending.push(message)
+      const feed = await openChannelFeed(pubsub, channel, {
+        afterId: lastEventIdOf(request),
+        replay,
       })
-      let history: PubSubMessage[]
-      try {
-        history =
-          lastEventId !== undefined
-            ? await pubsub.history(channel, lastEventId)
-            : replay === 'all'
-              ? await pubsub.history(channel)
-              : []
-      } catch (error) {
-        unsubscribe()
-        throw error
-      }
-      connection = streams.open(request, reply)
-      connection.onClose(unsubscribe)
-      for (const message of history) deliver(message)
-      for (const message of pending.splice(0)) deliver(message)
+      const connection = streams.open(request, reply)
+      connection.onClose(feed.close)
+      feed.start((message) => connection.send({ id: message.id, event, data: message.data }))
       return reply
     },
 

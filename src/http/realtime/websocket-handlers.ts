@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { PubSub } from '../../infra/pubsub/index.ts'
 import { isAppError } from '../../shared/errors.ts'
 import type { Authenticator } from '../plugins/authenticate.ts'
+import { type ChannelFeed, openChannelFeed } from './channel-feed.ts'
 import type { Peer, RealtimeSocket } from './websocket-peers.ts'
 
 /*
@@ -9,7 +10,7 @@ import type { Peer, RealtimeSocket } from './websocket-peers.ts'
  * see README.md in this folder for the whole protocol.
  */
 
-/** The pub/sub channel every replica's chat sockets share. */
+/** The pub/sub channel of the chat lobby; a room's channel is `chat:<room>` (`chatChannel`). */
 export const CHAT_CHANNEL = 'chat'
 
 /** Messages one chat socket may send per second; each goes to every chat socket everywhere. */
@@ -47,30 +48,62 @@ export function jsonPingPong(socket: RealtimeSocket, peer: Peer): void {
   })
 }
 
+/** The pub/sub channel of a chat room: `chat` for the lobby (no room), `chat:<room>` otherwise. */
+export function chatChannel(room: string | undefined): string {
+  return room === undefined ? CHAT_CHANNEL : `${CHAT_CHANNEL}:${room}`
+}
+
 /**
- * /ws/chat/{client_id}: `join` when the socket opens, `message` for every text it sends and
- * `leave` when it closes, broadcast through the pub/sub to every chat socket on every replica.
+ * Adds the message id to a chat event as its first field, without parsing it again for every
+ * socket: chat events are JSON objects; anything else is wrapped as `{"id","data"}`.
+ */
+export function chatEventWithId(id: string, data: string): string {
+  if (data.startsWith('{"')) return `{"id":${JSON.stringify(id)},${data.slice(1)}`
+  return JSON.stringify({ id, data })
+}
+
+/**
+ * /ws/chat/{client_id}?room=&last_event_id=: `join` when the socket opens, `message` for every
+ * text it sends and `leave` when it closes, broadcast through the room's pub/sub channel to every
+ * chat socket of the room on every replica. Each event carries its message id; a client that
+ * reconnects with `last_event_id` is first sent what the room recorded after it, then live events.
  */
 export function chat(
   socket: RealtimeSocket,
   peer: Peer,
-  { clientId, pubsub, log }: { clientId: string; pubsub: PubSub; log: Log },
+  {
+    clientId,
+    room,
+    lastEventId,
+    pubsub,
+    log,
+  }: {
+    clientId: string
+    room: string | undefined
+    lastEventId: string | undefined
+    pubsub: PubSub
+    log: Log
+  },
 ): void {
+  const channel = chatChannel(room)
   const publish = (event: Record<string, unknown>) =>
     pubsub.publish(
-      CHAT_CHANNEL,
+      channel,
       JSON.stringify({ ...event, client_id: clientId, at: new Date().toISOString() }),
     )
 
   // Messages may arrive before the subscription is ready: each waits for `joined`.
-  let unsubscribe: (() => void) | undefined
-  const joined = pubsub
-    .subscribe(CHAT_CHANNEL, (message) => {
-      peer.send(message.data)
-    })
-    .then(async (stop) => {
-      unsubscribe = stop
-      if (!peer.isOpen) return false
+  let feed: ChannelFeed | undefined
+  const joined = openChannelFeed(pubsub, channel, { afterId: lastEventId })
+    .then(async (opened) => {
+      feed = opened
+      if (!peer.isOpen) {
+        opened.close()
+        return false
+      }
+      opened.start((message) => {
+        peer.send(chatEventWithId(message.id, message.data))
+      })
       await publish({ type: 'join' })
       return true
     })
@@ -110,9 +143,9 @@ export function chat(
   })
 
   socket.on('close', () => {
-    unsubscribe?.()
+    feed?.close()
     void joined.then(async (isJoined) => {
-      unsubscribe?.()
+      feed?.close()
       if (!isJoined) return
       await publish({ type: 'leave' }).catch((error: unknown) => {
         log.warn({ err: error, peer: peer.id }, 'chat leave not sent')

