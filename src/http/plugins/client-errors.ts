@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 const ANSWERED = Symbol('servekit.clientErrorAnswered')
 /** How long a refused client may go on sending before its connection is cut. */
@@ -48,4 +49,33 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   socket.resume()
   socket.end()
   setTimeout(() => socket.destroy(), DRAIN_MS).unref()
+}
+
+const FRAMEWORK_ANSWERS: Record<string, { status: number; code: string; detail: string }> = {
+  FST_ERR_BAD_URL: { status: 400, code: 'BAD_URL', detail: 'The URL is not validly encoded' },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: 'URI_TOO_LONG',
+    detail: 'A path parameter of the URL is too long',
+  },
+}
+
+/**
+ * Fastify's `frameworkErrors`: requests the router refuses before any hook or the error handler
+ * runs (a URL whose percent-encoding does not decode, a path parameter over maxParamLength).
+ * Fastify answers them in its own `{error, message, statusCode}` shape; this answers in the
+ * API's. The path is left out of the message: it is whatever the client sent.
+ */
+export function answerFrameworkError(
+  error: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const answer = (error.code && FRAMEWORK_ANSWERS[error.code]) || {
+    status: 500,
+    code: 'INTERNAL_ERROR',
+    detail: 'Internal Server Error',
+  }
+  if (answer.status >= 500) reply.log.error({ err: error }, 'unhandled framework error')
+  void reply.code(answer.status).send({ detail: answer.detail, code: answer.code })
 }

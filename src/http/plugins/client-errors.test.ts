@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import Fastify from 'fastify'
+import { buildTestApp } from '../../../test/helpers/app.ts'
+import { answerFrameworkError } from './client-errors.ts'
+
+test('a URL whose percent-encoding does not decode answers 400 BAD_URL in the API shape', async (t) => {
+  const { app, baseUrl } = await buildTestApp(t)
+  for (const url of ['/%', '/api/items/%E0%A4%A', '/api/orders/%ZZ/events']) {
+    const response = await app.inject(url)
+    assert.equal(response.statusCode, 400, url)
+    assert.deepEqual(response.json(), { detail: 'The URL is not validly encoded', code: 'BAD_URL' })
+  }
+  // Over a real socket too: the router refuses it before any hook runs.
+  const response = await fetch(`${baseUrl}/api/items/%E0%A4%A`)
+  assert.equal(response.status, 400)
+  assert.equal(((await response.json()) as { code: string }).code, 'BAD_URL')
+})
+
+// The app's root wildcard (static files) catches every path the API routes refuse, so the router
+// never reports an over-long parameter there; a bare Fastify with the same option shows the answer.
+test('a path parameter over the router limit answers 414 URI_TOO_LONG in the API shape', async (t) => {
+  const app = Fastify({ frameworkErrors: answerFrameworkError })
+  app.get('/things/:id', async () => ({ ok: true }))
+  t.after(() => app.close())
+  const response = await app.inject(`/things/${'1'.repeat(150)}`)
+  assert.equal(response.statusCode, 414)
+  assert.deepEqual(response.json(), {
+    detail: 'A path parameter of the URL is too long',
+    code: 'URI_TOO_LONG',
+  })
+})
