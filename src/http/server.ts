@@ -17,6 +17,7 @@ import { currentContext } from '../shared/request-context.ts'
 import { currentTrace } from '../shared/trace-context.ts'
 import { AccessLogController } from './access-log.ts'
 import { registerErrorHandlers } from './error-handler.ts'
+import { rejectNonFiniteNumbers } from './finite-numbers.ts'
 import { createNodeServer } from './node-server.ts'
 import { answerClientError, answerFrameworkError } from './plugins/client-errors.ts'
 import { registerLoadShedding } from './plugins/load-shedding.ts'
@@ -74,7 +75,7 @@ export async function createServer(container: Container): Promise<App> {
     ajv: {
       customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true },
       // Snowflake ids travel as decimal strings (a JS number would lose precision).
-      plugins: [(ajv: Ajv) => ajv.addFormat('int64', /^-?\d{1,19}$/)],
+      plugins: [(ajv: Ajv) => ajv.addFormat('int64', /^-?\d{1,19}$/), rejectNonFiniteNumbers],
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
