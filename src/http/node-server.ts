@@ -10,6 +10,7 @@ import type { Socket } from 'node:net'
 import type { Config } from '../config/index.ts'
 import { runWithContext } from '../shared/request-context.ts'
 import { continueTrace } from '../shared/trace-context.ts'
+import { answerConnect, answerExpectationFailed } from './plugins/client-errors.ts'
 import { requestIdOf } from './request-id.ts'
 
 export type NodeServerSettings = Pick<
@@ -64,6 +65,9 @@ export function createNodeServer(settings: NodeServerSettings, handler: Handler)
   server.keepAliveTimeout = settings.HTTP_KEEP_ALIVE_TIMEOUT_MS
   if (settings.HTTP_CONNECTION_TIMEOUT_MS > 0)
     server.setTimeout(settings.HTTP_CONNECTION_TIMEOUT_MS)
+  // Requests Node answers itself, with no body or no answer at all: answered in the API's shape.
+  server.on('checkExpectation', answerExpectationFailed)
+  server.on('connect', answerConnect)
   return server
 }
 

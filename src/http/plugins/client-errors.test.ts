@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { test } from 'node:test'
 import Fastify from 'fastify'
 import { buildTestApp } from '../../../test/helpers/app.ts'
@@ -29,4 +30,45 @@ test('a path parameter over the router limit answers 414 URI_TOO_LONG in the API
     detail: 'A path parameter of the URL is too long',
     code: 'URI_TOO_LONG',
   })
+})
+
+/** Writes `text` on a new connection and returns all the server sends until it closes. */
+function exchange(baseUrl: string, text: string): Promise<string> {
+  const { port } = new URL(baseUrl)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(text))
+    let received = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no close within 5 s; got ${JSON.stringify(received)}`))
+    }, 5000)
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1')
+    })
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve(received)
+    })
+    socket.on('error', () => undefined)
+  })
+}
+
+test('an Expect other than 100-continue answers 417 EXPECTATION_FAILED in the API shape', async (t) => {
+  const { baseUrl } = await buildTestApp(t)
+  const answer = await exchange(
+    baseUrl,
+    'POST /api/items HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}',
+  )
+  assert.match(answer, /^HTTP\/1\.1 417 /)
+  assert.match(
+    answer,
+    /\{"detail":"Only \\"Expect: 100-continue\\" is supported","code":"EXPECTATION_FAILED"\}$/,
+  )
+})
+
+test('a CONNECT request answers 405 METHOD_NOT_ALLOWED in the API shape and is closed', async (t) => {
+  const { baseUrl } = await buildTestApp(t)
+  const answer = await exchange(baseUrl, 'CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n')
+  assert.match(answer, /^HTTP\/1\.1 405 /)
+  assert.match(answer, /\{"detail":"CONNECT is not supported","code":"METHOD_NOT_ALLOWED"\}$/)
 })

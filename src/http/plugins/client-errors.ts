@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 const ANSWERED = Symbol('servekit.clientErrorAnswered')
@@ -36,7 +38,43 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   // Node reports every later chunk on a failed parser again; answer once.
   if (marked[ANSWERED] || socket.destroyed || error.code === 'ECONNRESET') return
   marked[ANSWERED] = true
-  const answer = (error.code && ANSWERS[error.code]) || BAD_REQUEST
+  answerAndClose(socket, (error.code && ANSWERS[error.code]) || BAD_REQUEST)
+}
+
+/**
+ * Node's `connect` event: a CONNECT request. This is no proxy; without a listener Node drops
+ * the connection without a word, so the client is told 405 in the API's shape.
+ */
+export function answerConnect(_request: IncomingMessage, socket: Duplex): void {
+  answerAndClose(socket as Socket, {
+    status: '405 Method Not Allowed',
+    detail: 'CONNECT is not supported',
+    code: 'METHOD_NOT_ALLOWED',
+  })
+}
+
+/**
+ * Node's `checkExpectation` event: an `Expect` header other than 100-continue. Node would answer
+ * 417 with an empty body; this answers it in the API's shape.
+ */
+export function answerExpectationFailed(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify({
+    detail: 'Only "Expect: 100-continue" is supported',
+    code: 'EXPECTATION_FAILED',
+  })
+  response.writeHead(417, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  })
+  response.end(body)
+}
+
+/**
+ * Writes `answer` and closes: the socket is half-closed while what the client is still sending
+ * is read and dropped for up to a second.
+ */
+function answerAndClose(socket: Socket, answer: { status: string; detail: string; code: string }) {
   if (socket.writable) {
     const body = JSON.stringify({ detail: answer.detail, code: answer.code })
     socket.write(
