@@ -72,3 +72,13 @@ test('a CONNECT request answers 405 METHOD_NOT_ALLOWED in the API shape and is c
   assert.match(answer, /^HTTP\/1\.1 405 /)
   assert.match(answer, /\{"detail":"CONNECT is not supported","code":"METHOD_NOT_ALLOWED"\}$/)
 })
+
+test('an HTTP/1.1 request without Host answers 400 HOST_REQUIRED in the API shape', async (t) => {
+  const { baseUrl } = await buildTestApp(t)
+  const answer = await exchange(baseUrl, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n')
+  assert.match(answer, /^HTTP\/1\.1 400 /)
+  assert.match(answer, /\{"detail":"The Host header is required","code":"HOST_REQUIRED"\}$/)
+  // HTTP/1.0 has no Host requirement.
+  const old = await exchange(baseUrl, 'GET /health HTTP/1.0\r\n\r\n')
+  assert.match(old, /^HTTP\/1\.1 200 /)
+})

@@ -70,6 +70,17 @@ export function answerExpectationFailed(_request: IncomingMessage, response: Ser
   response.end(body)
 }
 
+/** An HTTP/1.1 request without a Host header (RFC 9112 §3.2: answer 400). */
+export function answerMissingHost(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify({ detail: 'The Host header is required', code: 'HOST_REQUIRED' })
+  response.writeHead(400, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  })
+  response.end(body)
+}
+
 /**
  * Writes `answer` and closes: the socket is half-closed while what the client is still sending
  * is read and dropped for up to a second.
