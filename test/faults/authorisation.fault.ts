@@ -112,7 +112,8 @@ test('every operation with an id, tried on Alice’s resources by Bob and anonym
   const built = await buildTestApp(t, {
     RATE_LIMIT_PER_MINUTE: '100000000',
     RATE_LIMIT_USER_PER_MINUTE: '100000000',
-    RATE_LIMIT_ROUTES: '',
+    // Empty would mean the default (login 10, register 20 a minute): raised instead.
+    RATE_LIMIT_ROUTES: 'POST /api/auth/login=100000000,POST /api/auth/register=100000000',
     BCRYPT_COST: '4',
   })
   const { app, baseUrl } = built
@@ -309,7 +310,8 @@ test('every write with fields a client must not set: none is stored', async (t) 
   const built = await buildTestApp(t, {
     RATE_LIMIT_PER_MINUTE: '100000000',
     RATE_LIMIT_USER_PER_MINUTE: '100000000',
-    RATE_LIMIT_ROUTES: '',
+    // Empty would mean the default (login 10, register 20 a minute): raised instead.
+    RATE_LIMIT_ROUTES: 'POST /api/auth/login=100000000,POST /api/auth/register=100000000',
     BCRYPT_COST: '4',
   })
   const { app } = built
