@@ -10,6 +10,11 @@ import type { Socket } from 'node:net'
 import type { Config } from '../config/index.ts'
 import { runWithContext } from '../shared/request-context.ts'
 import { continueTrace } from '../shared/trace-context.ts'
+import {
+  answerConnect,
+  answerExpectationFailed,
+  answerMissingHost,
+} from './plugins/client-errors.ts'
 import { requestIdOf } from './request-id.ts'
 
 export type NodeServerSettings = Pick<
@@ -58,12 +63,22 @@ export function createNodeServer(settings: NodeServerSettings, handler: Handler)
       requestTimeout: Math.max(settings.HTTP_REQUEST_TIMEOUT_MS, settings.HTTP_HEADERS_TIMEOUT_MS),
       keepAliveTimeout: settings.HTTP_KEEP_ALIVE_TIMEOUT_MS,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+      // Node's own check answers an HTTP/1.1 request without Host 400 with no body; the same
+      // rule is applied below, answered in the API's shape.
+      requireHostHeader: false,
     },
-    serve,
+    (request, response) => {
+      if (request.headers.host === undefined && request.httpVersion === '1.1')
+        return answerMissingHost(request, response)
+      serve(request, response)
+    },
   )
   server.keepAliveTimeout = settings.HTTP_KEEP_ALIVE_TIMEOUT_MS
   if (settings.HTTP_CONNECTION_TIMEOUT_MS > 0)
     server.setTimeout(settings.HTTP_CONNECTION_TIMEOUT_MS)
+  // Requests Node answers itself, with no body or no answer at all: answered in the API's shape.
+  server.on('checkExpectation', answerExpectationFailed)
+  server.on('connect', answerConnect)
   return server
 }
 

@@ -17,8 +17,9 @@ import { currentContext } from '../shared/request-context.ts'
 import { currentTrace } from '../shared/trace-context.ts'
 import { AccessLogController } from './access-log.ts'
 import { registerErrorHandlers } from './error-handler.ts'
+import { rejectNonFiniteNumbers } from './finite-numbers.ts'
 import { createNodeServer } from './node-server.ts'
-import { answerClientError } from './plugins/client-errors.ts'
+import { answerClientError, answerFrameworkError } from './plugins/client-errors.ts'
 import { registerLoadShedding } from './plugins/load-shedding.ts'
 import { metricsRoutes } from './plugins/metrics-route.ts'
 import { registerRateLimits } from './plugins/rate-limits.ts'
@@ -63,6 +64,7 @@ export async function createServer(container: Container): Promise<App> {
     childLoggerFactory: (parent) => parent,
     serverFactory: (handler) => createNodeServer(config, handler),
     clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
     genReqId: (request) => currentContext()?.requestId ?? requestIdOf(request),
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
     // A request that still arrives on an open connection while closing is served (Fastify adds
@@ -73,7 +75,7 @@ export async function createServer(container: Container): Promise<App> {
     ajv: {
       customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true },
       // Snowflake ids travel as decimal strings (a JS number would lose precision).
-      plugins: [(ajv: Ajv) => ajv.addFormat('int64', /^-?\d{1,19}$/)],
+      plugins: [(ajv: Ajv) => ajv.addFormat('int64', /^-?\d{1,19}$/), rejectNonFiniteNumbers],
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -3,7 +3,9 @@ import { IdSchema, TimestampSchema } from '../../http/schemas.ts'
 
 const Name = Type.String({ minLength: 1, maxLength: 255 })
 const Price = Type.Number({ exclusiveMinimum: 0, maximum: 1e12 })
-const Description = Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()])
+// One schema with two types, not a union: with coerceTypes, Ajv tries the union's string branch
+// first and turns null into "", so a client that sent null would find "" stored.
+const Description = Type.Unsafe<string | null>({ type: ['string', 'null'], maxLength: 10_000 })
 const Stock = Type.Integer({ minimum: 0, maximum: 2_147_483_647 })
 
 /** An item as clients see it. */
