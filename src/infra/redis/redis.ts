@@ -6,7 +6,11 @@ import { AppError } from '../../shared/errors.ts'
 export type RedisLogger = Pick<Logger, 'debug' | 'info' | 'warn'>
 
 export interface RedisConnectionOptions {
-  /** A command without an answer within this bound rejects ("Command timed out"). Default 1000. */
+  /**
+   * A command without an answer within this bound rejects ("Command timed out"), and the
+   * connection is dropped and opened again, so the commands after it fail at once instead of each
+   * waiting as long on a server that has stopped answering. Default 500.
+   */
   commandTimeoutMs?: number
   /** Bound on one connection attempt, and on the wait for the first one at start-up. Default 3000. */
   connectTimeoutMs?: number
@@ -31,7 +35,7 @@ export interface RedisConnection {
 }
 
 const DEFAULTS = {
-  commandTimeoutMs: 1000,
+  commandTimeoutMs: 500,
   connectTimeoutMs: 3000,
   maxReconnectDelayMs: 2000,
 } as const
@@ -72,6 +76,10 @@ export async function createRedis(
   // State changes are logged once each, not once per failed reconnect attempt.
   let state: 'connecting' | 'up' | 'down' | 'closing' = 'connecting'
   let hasBeenUp = false
+  dropOnCommandTimeout(client, commandTimeoutMs, () => {
+    state = 'down'
+    logger.warn({ redis: where }, 'redis stopped answering: reconnecting')
+  })
   client.on('ready', () => {
     logger.info({ redis: where }, hasBeenUp ? 'redis connection restored' : 'redis connected')
     hasBeenUp = true
@@ -118,6 +126,42 @@ export async function createRedis(
       return closing
     },
   }
+}
+
+/**
+ * A server that stops answering without closing the socket (paused, overloaded, a network
+ * partition) would make every command wait the full timeout. A timeout after which the server
+ * has stayed silent for `timeoutMs` drops the connection instead: while the new one is not
+ * ready, commands reject at once (no offline queue), and it becomes ready as soon as the server
+ * answers again. A timeout while replies still arrive (a burst, a stalled event loop) only fails
+ * its own command: the decision waits for the socket's pending data to be read.
+ */
+export function dropOnCommandTimeout(
+  client: Redis,
+  timeoutMs: number,
+  onDrop: () => void = () => {},
+): void {
+  let lastHeardAt = performance.now()
+  client.on('connect', () => {
+    lastHeardAt = performance.now()
+    client.stream?.on('data', () => {
+      lastHeardAt = performance.now()
+    })
+  })
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = ((command, stream) => {
+    const sent = send(command, stream)
+    command.promise.catch((error: Error) => {
+      if (error?.message !== 'Command timed out') return
+      // After the poll phase: replies already in the socket count as the server answering.
+      setImmediate(() => {
+        if (client.status !== 'ready' || performance.now() - lastHeardAt < timeoutMs) return
+        onDrop()
+        client.disconnect(true)
+      })
+    })
+    return sent
+  }) satisfies Redis['sendCommand']
 }
 
 /**
