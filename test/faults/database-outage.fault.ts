@@ -21,7 +21,12 @@ import {
   startServe,
   terminate,
 } from './outage-helpers.ts'
-import { type PrivateServer, startPrivateMariadb, startPrivatePostgres } from './private-servers.ts'
+import {
+  cleanupStack,
+  type PrivateServer,
+  startPrivateMariadb,
+  startPrivatePostgres,
+} from './private-servers.ts'
 
 const DOWN_MS = 10_000
 const ORDERS_BEFORE = 30
@@ -47,7 +52,8 @@ for (const { name, start } of SERVERS) {
     timeout: 240_000,
     ...redis,
   }, async (t) => {
-    const server = await (start as (t: unknown) => Promise<PrivateServer>)(t)
+    const cleanup = cleanupStack(t)
+    const server = await (start as (t: unknown) => Promise<PrivateServer>)(cleanup)
     const migrator = createDatabase(
       testConfig({ DATABASE_URL: server.url }),
       pino({ level: 'silent' }),
@@ -66,9 +72,9 @@ for (const { name, start } of SERVERS) {
       // One job at a time, so orders placed just before the outage are still pending during it.
       WORKER_CONCURRENCY: '1',
     }
-    const { run: api, base } = await startServe(t, env)
-    const worker = await startCommand(t, 'worker', { ...env, LOG_LEVEL: 'info' })
-    t.after(async () => {
+    const { run: api, base } = await startServe(cleanup, env)
+    const worker = await startCommand(cleanup, 'worker', { ...env, LOG_LEVEL: 'info' })
+    cleanup.after(async () => {
       await terminate(api)
       await terminate(worker)
       await deleteRedisKeys(appName)

@@ -37,6 +37,28 @@ interface Cleanup {
   after(fn: () => void | Promise<void>): void
 }
 
+/**
+ * node:test runs `after` hooks in the order they were registered, so a server started first
+ * would be killed before the processes and clients that use it close (which may then hang on a
+ * reconnect). This stack registers one hook on `t` and runs what is pushed on it last first:
+ * pass it wherever a `{ after }` is taken.
+ */
+export function cleanupStack(t: Cleanup): Cleanup {
+  const stack: Array<() => void | Promise<void>> = []
+  t.after(async () => {
+    const errors: unknown[] = []
+    while (stack.length > 0) {
+      try {
+        await stack.pop()?.()
+      } catch (error) {
+        errors.push(error)
+      }
+    }
+    if (errors.length > 0) throw errors[0]
+  })
+  return { after: (fn) => stack.push(fn) }
+}
+
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 20_000
 
@@ -53,9 +75,10 @@ interface Recipe {
   stopSignal: NodeJS.Signals
 }
 
-const liveServers = new Set<PrivateServer>()
+const liveServers = new Set<{ kill(): void }>()
+// If the test process ends without running its hooks: kill and remove synchronously.
 process.once('exit', () => {
-  for (const server of liveServers) void server.close()
+  for (const server of liveServers) server.kill()
 })
 
 function makeServer(t: Cleanup, recipe: Recipe): PrivateServer {
@@ -123,7 +146,7 @@ function makeServer(t: Cleanup, recipe: Recipe): PrivateServer {
     async close() {
       if (isClosed) return
       isClosed = true
-      liveServers.delete(server)
+      liveServers.delete(killer)
       if (isAlive()) {
         signal('SIGCONT')
         signal('SIGKILL')
@@ -132,7 +155,14 @@ function makeServer(t: Cleanup, recipe: Recipe): PrivateServer {
       rmSync(recipe.dataDir, { recursive: true, force: true })
     },
   }
-  liveServers.add(server)
+  const killer = {
+    kill() {
+      signal('SIGCONT')
+      signal('SIGKILL')
+      rmSync(recipe.dataDir, { recursive: true, force: true })
+    },
+  }
+  liveServers.add(killer)
   t.after(() => server.close())
   return server
 }

@@ -15,7 +15,7 @@ import {
   startServe,
   terminate,
 } from './outage-helpers.ts'
-import { startPrivateRedis } from './private-servers.ts'
+import { cleanupStack, startPrivateRedis } from './private-servers.ts'
 
 const PAUSED_MS = 5000
 const DOWN_MS = 10_000
@@ -35,10 +35,11 @@ interface Round {
 test('Redis paused, then shut down for 10 s: 503 fast, reads fall back, recovery, no job lost', {
   timeout: 240_000,
 }, async (t) => {
-  const redis = await startPrivateRedis(t)
-  const databaseUrl = await createTestDatabase(t, 'sqlite')
+  const cleanup = cleanupStack(t)
+  const redis = await startPrivateRedis(cleanup)
+  const databaseUrl = await createTestDatabase(cleanup, 'sqlite')
   const db = createDatabase(testConfig({ DATABASE_URL: databaseUrl }), pino({ level: 'silent' }))
-  t.after(() => db.close())
+  cleanup.after(() => db.close())
   const env = {
     ...PROCESS_ENV,
     APP_NAME: uniqueAppName('redis-outage'),
@@ -47,9 +48,9 @@ test('Redis paused, then shut down for 10 s: 503 fast, reads fall back, recovery
     // One job at a time, so orders placed just before the outage are still queued during it.
     WORKER_CONCURRENCY: '1',
   }
-  const { run: api, base } = await startServe(t, env)
-  const worker = await startCommand(t, 'worker', { ...env, LOG_LEVEL: 'info' })
-  t.after(async () => {
+  const { run: api, base } = await startServe(cleanup, env)
+  const worker = await startCommand(cleanup, 'worker', { ...env, LOG_LEVEL: 'info' })
+  cleanup.after(async () => {
     await terminate(api)
     await terminate(worker)
   })

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test'
 import { sql } from 'kysely'
 import pino from 'pino'
 import {
+  cleanupStack,
   type PrivateServer,
   startPrivateMariadb,
   startPrivatePostgres,
@@ -86,14 +87,15 @@ describe('a server database stopped under an open pool', servers, () => {
     ['MariaDB', startPrivateMariadb],
   ] as const) {
     test(`${name}: no crash, queries fail as unavailable, the same pool works once it is back`, async (t) => {
-      const server: PrivateServer = await start(t)
+      const cleanup = cleanupStack(t)
+      const server: PrivateServer = await start(cleanup)
       const warnings: string[] = []
       const logger = pino(
         { level: 'warn' },
         { write: (line: string) => warnings.push(JSON.parse(line).msg) },
       )
       const handle = createDatabase(testConfig({ DATABASE_URL: server.url }), logger)
-      t.after(() => handle.close())
+      cleanup.after(() => handle.close())
       await handle.ping()
 
       // A connection held in an open transaction when the server goes: the client is checked

@@ -112,6 +112,8 @@ class BullMqTaskBroker implements TaskBroker {
     this.#connection = new Redis(options.url, {
       connectionName: `${prefix}:producer`,
       enableOfflineQueue: false,
+      // In flight when the socket drops: fail now (503) rather than wait to be re-sent.
+      maxRetriesPerRequest: 0,
       commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS,
     })
     dropOnCommandTimeout(this.#connection, PRODUCER_COMMAND_TIMEOUT_MS)
@@ -280,7 +282,7 @@ async function whileReachable<T>(call: () => Promise<T>): Promise<T> {
 }
 
 const CONNECTION_FAILURE =
-  /Command timed out|Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/
+  /Command timed out|Stream isn't writeable|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/i
 
 function isConnectionFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false

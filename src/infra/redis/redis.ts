@@ -157,7 +157,9 @@ export function dropOnCommandTimeout(
       setImmediate(() => {
         if (client.status !== 'ready' || performance.now() - lastHeardAt < timeoutMs) return
         onDrop()
-        client.disconnect(true)
+        // Destroyed, not ended: a FIN to a server that does not answer would leave the socket
+        // half-closed and the client 'ready'. The close that follows starts the reconnect.
+        client.stream?.destroy()
       })
     })
     return sent
