@@ -1,6 +1,6 @@
 import { type FlowJob, FlowProducer, type JobsOptions, Queue } from 'bullmq'
 import { Redis } from 'ioredis'
-import { dropOnCommandTimeout } from '../redis/redis.ts'
+import { boundCommands } from '../redis/redis.ts'
 import { toUnavailableError } from '../redis/redis-errors.ts'
 import { BullMqScheduler } from './bullmq-scheduler.ts'
 import { type BullMqSettings, jobOptions } from './bullmq-settings.ts'
@@ -114,9 +114,8 @@ class BullMqTaskBroker implements TaskBroker {
       enableOfflineQueue: false,
       // In flight when the socket drops: fail now (503) rather than wait to be re-sent.
       maxRetriesPerRequest: 0,
-      commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS,
     })
-    dropOnCommandTimeout(this.#connection, PRODUCER_COMMAND_TIMEOUT_MS)
+    boundCommands(this.#connection, PRODUCER_COMMAND_TIMEOUT_MS)
     this.#connection.on('error', (error) => logger.error({ err: error }, 'redis (tasks) error'))
     this.#queue = new Queue(queueName, { connection: this.#connection, prefix })
     this.#queue.on('error', (error) => logger.error({ err: error }, 'task queue error'))

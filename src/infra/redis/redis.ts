@@ -67,7 +67,6 @@ export async function createRedis(
     // being sent again: the server may already have applied them (INCRBY twice).
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    commandTimeout: commandTimeoutMs,
     connectTimeout: connectTimeoutMs,
     retryStrategy: (attempt) => reconnectDelayMs(attempt, { maxMs: maxReconnectDelayMs }),
     ...(options.connectionName ? { connectionName: options.connectionName } : {}),
@@ -76,7 +75,7 @@ export async function createRedis(
   // State changes are logged once each, not once per failed reconnect attempt.
   let state: 'connecting' | 'up' | 'down' | 'closing' = 'connecting'
   let hasBeenUp = false
-  dropOnCommandTimeout(client, commandTimeoutMs, () => {
+  boundCommands(client, commandTimeoutMs, () => {
     state = 'down'
     logger.warn({ redis: where }, 'redis stopped answering: reconnecting')
   })
@@ -129,14 +128,18 @@ export async function createRedis(
 }
 
 /**
- * A server that stops answering without closing the socket (paused, overloaded, a network
- * partition) would make every command wait the full timeout. A timeout after which the server
- * has stayed silent for `timeoutMs` drops the connection instead: while the new one is not
- * ready, commands reject at once (no offline queue), and it becomes ready as soon as the server
- * answers again. A timeout while replies still arrive (a burst, a stalled event loop) only fails
- * its own command: the decision waits for the socket's pending data to be read.
+ * Bounds every command of `client` by `timeoutMs` ("Command timed out"), in place of ioredis's
+ * own `commandTimeout`, with two differences:
+ *
+ * - A timer that fires late because the event loop was busy (a burst of requests, a long
+ *   synchronous task) does not fail a command whose reply is already in the socket: the check
+ *   runs after the poll phase has read it.
+ * - A server that stops answering without closing the socket (paused, overloaded, a network
+ *   partition) would make every command wait the full timeout. A timeout after which the server
+ *   has stayed silent for `timeoutMs` drops the connection: while the new one is not ready,
+ *   commands reject at once (no offline queue), and it is ready as soon as the server answers.
  */
-export function dropOnCommandTimeout(
+export function boundCommands(
   client: Redis,
   timeoutMs: number,
   onDrop: () => void = () => {},
@@ -151,17 +154,22 @@ export function dropOnCommandTimeout(
   const send = client.sendCommand.bind(client)
   client.sendCommand = ((command, stream) => {
     const sent = send(command, stream)
-    command.promise.catch((error: Error) => {
-      if (error?.message !== 'Command timed out') return
-      // After the poll phase: replies already in the socket count as the server answering.
+    if (command.isResolved) return sent
+    const timer = setTimeout(() => {
       setImmediate(() => {
+        if (command.isResolved) return
+        command.reject(new Error('Command timed out'))
         if (client.status !== 'ready' || performance.now() - lastHeardAt < timeoutMs) return
         onDrop()
         // Destroyed, not ended: a FIN to a server that does not answer would leave the socket
         // half-closed and the client 'ready'. The close that follows starts the reconnect.
         client.stream?.destroy()
       })
-    })
+    }, timeoutMs)
+    command.promise.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    )
     return sent
   }) satisfies Redis['sendCommand']
 }
