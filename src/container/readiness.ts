@@ -43,7 +43,7 @@ export class Readiness {
           checks[name] = 'ok'
         } catch (error) {
           isReady = false
-          checks[name] = `failing: ${(error as Error).message || 'no answer'}`
+          checks[name] = `failing: ${redactSecrets((error as Error)?.message || 'no answer')}`
         }
       }),
     )
@@ -57,4 +57,19 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * /ready is public: a driver's message may carry a connection string or a password=... pair
+ * (a bad DATABASE_URL, a TLS option). Credentials in URLs and key=value secrets are masked, and
+ * the text is cut short.
+ */
+export function redactSecrets(message: string): string {
+  const masked = message
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@')
+    .replace(
+      /\b(password|passwd|pwd|secret|token|api[_-]?key)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&)]+)/gi,
+      '$1$2***',
+    )
+  return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked
 }

@@ -1,5 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isDatabaseUnavailable } from '../infra/db/errors.ts'
 import { type ErrorKind, isAppError } from '../shared/errors.ts'
+
+/** Seconds a client is told to wait (Retry-After) when the database is unreachable. */
+const DATABASE_RETRY_AFTER_SECONDS = 2
 
 const STATUS_BY_KIND: Record<ErrorKind, number> = {
   invalid: 422,
@@ -57,6 +61,17 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {
       return reply.code(status).send({ detail: error.message, code: error.code ?? 'BAD_REQUEST' })
+    }
+    if (isDatabaseUnavailable(error)) {
+      // An outage, not a bug: logged without the stack, answered so clients retry.
+      request.log.warn(
+        { err: { message: error.message, code: error.code } },
+        'database unavailable',
+      )
+      return reply.code(503).header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS)).send({
+        detail: 'The database is unavailable; retry shortly',
+        code: 'DATABASE_UNAVAILABLE',
+      })
     }
     request.log.error({ err: error }, 'unhandled error')
     return reply.code(500).send({ detail: 'Internal Server Error', code: 'INTERNAL_ERROR' })

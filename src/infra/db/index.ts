@@ -5,7 +5,7 @@ export {
   type DialectName,
   dialectOf,
 } from './database.ts'
-export { isUniqueViolation } from './errors.ts'
+export { isDatabaseUnavailable, isUniqueViolation } from './errors.ts'
 export {
   MIGRATIONS_DIR,
   MigrationError,

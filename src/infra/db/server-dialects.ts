@@ -93,6 +93,11 @@ export function createPostgresDialect(settings: ServerDialectSettings): Postgres
   })
   // An idle client losing its server emits here; without a listener the process would crash.
   pool.on('error', settings.onPoolError)
+  // A client checked out of the pool (inside a transaction, between two queries) has no pool
+  // listener: the server shutting down (57P01) or the socket breaking emits 'error' on the
+  // client itself, which would crash the process too. The broken client is not queryable any
+  // more; the query that uses it fails (DATABASE_UNAVAILABLE) and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', settings.onPoolError))
   settings.onPoolStats?.(() => ({
     max: settings.poolSize,
     open: pool.totalCount,

@@ -1,5 +1,7 @@
 import { type FlowJob, FlowProducer, type JobsOptions, Queue } from 'bullmq'
 import { Redis } from 'ioredis'
+import { boundCommands } from '../redis/redis.ts'
+import { toUnavailableError } from '../redis/redis-errors.ts'
 import { BullMqScheduler } from './bullmq-scheduler.ts'
 import { type BullMqSettings, jobOptions } from './bullmq-settings.ts'
 import { BullMqTaskWorker } from './bullmq-task-worker.ts'
@@ -54,6 +56,14 @@ export interface BullMqTaskBrokerOptions {
 }
 
 export const DEFAULT_LOCK_DURATION_MS = 30_000
+/**
+ * A producer command (submit, status) without an answer within this bound fails. Longer than the
+ * request-time connection's: a burst of a thousand submits on a loaded machine may rightly take
+ * over half a second on one connection.
+ */
+export const PRODUCER_COMMAND_TIMEOUT_MS = 2000
+/** The code of the AppError (kind 'unavailable', 503) a producer call fails with while Redis is away. */
+export const QUEUE_UNAVAILABLE = 'QUEUE_UNAVAILABLE'
 export const DEFAULT_STALLED_INTERVAL_MS = 15_000
 
 /** Connects to Redis and resolves once BullMQ is ready; rejects if Redis does not answer. */
@@ -96,7 +106,16 @@ class BullMqTaskBroker implements TaskBroker {
     }
     const { prefix, queueName, logger } = this.#settings
     // One connection serves the queue and the flow producer; only workers need blocking ones.
-    this.#connection = new Redis(options.url, { connectionName: `${prefix}:producer` })
+    // It fails fast, as the request-time connection does (infra/redis): while Redis is away a
+    // submit rejects at once (no offline queue) or after the command timeout, which also drops
+    // the connection, so a caller answers 503 instead of hanging for the outage.
+    this.#connection = new Redis(options.url, {
+      connectionName: `${prefix}:producer`,
+      enableOfflineQueue: false,
+      // In flight when the socket drops: fail now (503) rather than wait to be re-sent.
+      maxRetriesPerRequest: 0,
+    })
+    boundCommands(this.#connection, PRODUCER_COMMAND_TIMEOUT_MS)
     this.#connection.on('error', (error) => logger.error({ err: error }, 'redis (tasks) error'))
     this.#queue = new Queue(queueName, { connection: this.#connection, prefix })
     this.#queue.on('error', (error) => logger.error({ err: error }, 'task queue error'))
@@ -104,10 +123,18 @@ class BullMqTaskBroker implements TaskBroker {
     this.#flows.on('error', (error) => logger.error({ err: error }, 'task flow producer error'))
   }
 
-  async submit<P, R>(
+  submit<P, R>(
     task: TaskRef<P, R>,
     payload: P,
     options: SubmitOptions = {},
+  ): Promise<TaskHandle<R>> {
+    return whileReachable(() => this.#submit(task, payload, options))
+  }
+
+  async #submit<P, R>(
+    task: TaskRef<P, R>,
+    payload: P,
+    options: SubmitOptions,
   ): Promise<TaskHandle<R>> {
     if (options.id !== undefined) assertTaskId(options.id)
     const merged = { ...task.defaults, ...options }
@@ -122,9 +149,13 @@ class BullMqTaskBroker implements TaskBroker {
     return { id }
   }
 
-  async submitWorkflow<R>(
+  submitWorkflow<R>(workflow: Workflow<R>, options: { id?: string } = {}): Promise<TaskHandle<R>> {
+    return whileReachable(() => this.#submitWorkflow(workflow, options))
+  }
+
+  async #submitWorkflow<R>(
     workflow: Workflow<R>,
-    options: { id?: string } = {},
+    options: { id?: string },
   ): Promise<TaskHandle<R>> {
     if (options.id !== undefined) assertTaskId(options.id)
     const id = options.id ?? newTaskId()
@@ -151,7 +182,11 @@ class BullMqTaskBroker implements TaskBroker {
     return { id }
   }
 
-  async status<R = unknown>(task: TaskHandle<R> | string): Promise<TaskStatus<R> | undefined> {
+  status<R = unknown>(task: TaskHandle<R> | string): Promise<TaskStatus<R> | undefined> {
+    return whileReachable(() => this.#status(task))
+  }
+
+  async #status<R>(task: TaskHandle<R> | string): Promise<TaskStatus<R> | undefined> {
     const id = typeof task === 'string' ? task : task.id
     // The state first: a finished state is final, so the job read after it matches it.
     const state = await this.#queue.getJobState(id)
@@ -204,7 +239,11 @@ class BullMqTaskBroker implements TaskBroker {
     await this.#connection.ping()
   }
 
-  async depth(): Promise<number> {
+  depth(): Promise<number> {
+    return whileReachable(() => this.#depth())
+  }
+
+  async #depth(): Promise<number> {
     const counts = await this.#queue.getJobCounts(
       'waiting',
       'delayed',
@@ -225,4 +264,30 @@ class BullMqTaskBroker implements TaskBroker {
   #assertOpen(): void {
     if (this.#isClosed) throw new Error('the task broker is closed')
   }
+}
+
+/**
+ * Runs a producer call; a failure to reach Redis (refused, closed, timed out, not writeable while
+ * reconnecting) becomes AppError 'unavailable' QUEUE_UNAVAILABLE (503). Anything else (bad
+ * input, a Redis reply error) passes through unchanged.
+ */
+async function whileReachable<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (error) {
+    if (!isConnectionFailure(error)) throw error
+    throw toUnavailableError(error, QUEUE_UNAVAILABLE, 'the task queue')
+  }
+}
+
+const CONNECTION_FAILURE =
+  /Command timed out|Stream isn't writeable|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/i
+
+function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const { code } = error as { code?: unknown }
+  return (
+    CONNECTION_FAILURE.test(error.message) ||
+    (typeof code === 'string' && CONNECTION_FAILURE.test(code))
+  )
 }

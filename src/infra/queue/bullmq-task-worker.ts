@@ -1,5 +1,6 @@
-import { type Job, UnrecoverableError, Worker } from 'bullmq'
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
+import { isDatabaseUnavailable } from '../db/errors.ts'
 import type { BullMqSettings } from './bullmq-settings.ts'
 import type { TaskWorker, TaskWorkerOptions } from './task-queue.ts'
 import {
@@ -18,6 +19,9 @@ import type { JobInput } from './workflow.ts'
  * once the lock has expired (within lockDuration + 2 × stalledInterval), so tasks run at least
  * once: handlers that must not repeat an effect check for it (as orders do).
  */
+/** How long a task that met a database outage waits before it runs again. */
+export const OUTAGE_RETRY_MS = 1000
+
 export class BullMqTaskWorker implements TaskWorker {
   readonly #settings: BullMqSettings
   readonly #options: TaskWorkerOptions
@@ -27,6 +31,7 @@ export class BullMqTaskWorker implements TaskWorker {
   #connection: Redis | undefined
   #running: Promise<void> | undefined
   #closing: Promise<void> | undefined
+  #outageLoggedAt = 0
 
   constructor(settings: BullMqSettings, options: TaskWorkerOptions) {
     this.#settings = settings
@@ -52,7 +57,7 @@ export class BullMqTaskWorker implements TaskWorker {
     this.#connection.on('error', (error) => logger.error({ err: error }, 'redis (worker) error'))
     const worker = new Worker(
       queueName,
-      (job: Job, _token?: string, signal?: AbortSignal) => this.#process(job, signal),
+      (job: Job, token?: string, signal?: AbortSignal) => this.#process(job, token, signal),
       {
         connection: this.#connection,
         prefix,
@@ -78,7 +83,11 @@ export class BullMqTaskWorker implements TaskWorker {
     await worker.waitUntilReady()
   }
 
-  async #process(job: Job, signal: AbortSignal | undefined): Promise<unknown> {
+  async #process(
+    job: Job,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
     const input = job.data as JobInput
     const children = new Map<string, unknown>()
     if ('from' in input) {
@@ -97,6 +106,22 @@ export class BullMqTaskWorker implements TaskWorker {
       return await runHandler(this.#tasks, job.name, payload, context, input.trace)
     } catch (error) {
       if (isPermanentFailure(error)) throw new UnrecoverableError((error as Error).message)
+      if (token && isDatabaseUnavailable(error)) {
+        // An outage is not the task's fault: try again shortly without using up an attempt, so
+        // a job that meets a database restart runs as soon as it is back, not after its last
+        // retry is long spent.
+        // Once per outage burst, not once per job and second.
+        if (Date.now() - this.#outageLoggedAt > 10_000) {
+          this.#outageLoggedAt = Date.now()
+          const logger = this.#options.logger ?? this.#settings.logger
+          logger.warn(
+            { err: error, task: job.name, task_id: job.id },
+            'database unavailable: tasks postponed until it answers',
+          )
+        }
+        await job.moveToDelayed(Date.now() + OUTAGE_RETRY_MS, token)
+        throw new DelayedError()
+      }
       throw error
     }
   }

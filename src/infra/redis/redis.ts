@@ -6,7 +6,11 @@ import { AppError } from '../../shared/errors.ts'
 export type RedisLogger = Pick<Logger, 'debug' | 'info' | 'warn'>
 
 export interface RedisConnectionOptions {
-  /** A command without an answer within this bound rejects ("Command timed out"). Default 1000. */
+  /**
+   * A command without an answer within this bound rejects ("Command timed out"), and the
+   * connection is dropped and opened again, so the commands after it fail at once instead of each
+   * waiting as long on a server that has stopped answering. Default 500.
+   */
   commandTimeoutMs?: number
   /** Bound on one connection attempt, and on the wait for the first one at start-up. Default 3000. */
   connectTimeoutMs?: number
@@ -31,7 +35,7 @@ export interface RedisConnection {
 }
 
 const DEFAULTS = {
-  commandTimeoutMs: 1000,
+  commandTimeoutMs: 500,
   connectTimeoutMs: 3000,
   maxReconnectDelayMs: 2000,
 } as const
@@ -63,7 +67,6 @@ export async function createRedis(
     // being sent again: the server may already have applied them (INCRBY twice).
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    commandTimeout: commandTimeoutMs,
     connectTimeout: connectTimeoutMs,
     retryStrategy: (attempt) => reconnectDelayMs(attempt, { maxMs: maxReconnectDelayMs }),
     ...(options.connectionName ? { connectionName: options.connectionName } : {}),
@@ -72,6 +75,10 @@ export async function createRedis(
   // State changes are logged once each, not once per failed reconnect attempt.
   let state: 'connecting' | 'up' | 'down' | 'closing' = 'connecting'
   let hasBeenUp = false
+  boundCommands(client, commandTimeoutMs, () => {
+    state = 'down'
+    logger.warn({ redis: where }, 'redis stopped answering: reconnecting')
+  })
   client.on('ready', () => {
     logger.info({ redis: where }, hasBeenUp ? 'redis connection restored' : 'redis connected')
     hasBeenUp = true
@@ -118,6 +125,53 @@ export async function createRedis(
       return closing
     },
   }
+}
+
+/**
+ * Bounds every command of `client` by `timeoutMs` ("Command timed out"), in place of ioredis's
+ * own `commandTimeout`, with two differences:
+ *
+ * - A timer that fires late because the event loop was busy (a burst of requests, a long
+ *   synchronous task) does not fail a command whose reply is already in the socket: the check
+ *   runs after the poll phase has read it.
+ * - A server that stops answering without closing the socket (paused, overloaded, a network
+ *   partition) would make every command wait the full timeout. A timeout after which the server
+ *   has stayed silent for `timeoutMs` drops the connection: while the new one is not ready,
+ *   commands reject at once (no offline queue), and it is ready as soon as the server answers.
+ */
+export function boundCommands(
+  client: Redis,
+  timeoutMs: number,
+  onDrop: () => void = () => {},
+): void {
+  let lastHeardAt = performance.now()
+  client.on('connect', () => {
+    lastHeardAt = performance.now()
+    client.stream?.on('data', () => {
+      lastHeardAt = performance.now()
+    })
+  })
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = ((command, stream) => {
+    const sent = send(command, stream)
+    if (command.isResolved) return sent
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (command.isResolved) return
+        command.reject(new Error('Command timed out'))
+        if (client.status !== 'ready' || performance.now() - lastHeardAt < timeoutMs) return
+        onDrop()
+        // Destroyed, not ended: a FIN to a server that does not answer would leave the socket
+        // half-closed and the client 'ready'. The close that follows starts the reconnect.
+        client.stream?.destroy()
+      })
+    }, timeoutMs)
+    command.promise.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    )
+    return sent
+  }) satisfies Redis['sendCommand']
 }
 
 /**
