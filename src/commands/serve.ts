@@ -61,7 +61,8 @@ export async function serve(config: Readonly<Config>, options: ServeOptions = {}
   }, config.SHUTDOWN_GRACE_MS)
   // close() closes the connections idle at that moment; a keep-alive connection whose request
   // began before draining (so its answer did not say Connection: close) turns idle later and
-  // would hold the close open until the deadline. Sweep those as they come.
+  // would hold the close open until the deadline. Sweep those as they come. (The plain HTTP
+  // server sweeps by itself and closes a connection only once it is quiet: node-server.ts.)
   const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS)
   await app.close()
   clearInterval(sweep)
