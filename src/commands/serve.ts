@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as endOfTurn, setTimeout as sleep } from 'node:timers/promises'
 import { type Config, ConfigError } from '../config/index.ts'
 import { createContainer } from '../container/index.ts'
 import { createServer } from '../http/server.ts'
@@ -51,6 +51,9 @@ export async function serve(config: Readonly<Config>, options: ServeOptions = {}
   const reason = await shutdownRequested()
   log.info({ reason }, 'shutting down: draining')
   container.readiness.startDraining()
+  // Requests that reached the socket buffers with the signal are read in this turn of the event
+  // loop: they are in flight, so let the turn finish before closing answers new requests 503.
+  await endOfTurn()
   if (config.SHUTDOWN_DELAY_MS > 0) await sleep(config.SHUTDOWN_DELAY_MS)
 
   let isForced = false

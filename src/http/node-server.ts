@@ -48,8 +48,9 @@ const CLOSE_SWEEP_MS = 100
  * Each request runs inside its own request context (request id and W3C trace), which logs,
  * queries, outgoing calls and jobs read.
  *
- * Closing closes a keep-alive connection only once it has been quiet for QUIET_BEFORE_CLOSE_MS,
- * never one with a request in flight, and goes on looking until the last one has gone: Node's
+ * Closing tells every request in flight that has not been answered yet `Connection: close`, and
+ * closes a keep-alive connection only once it has been quiet for QUIET_BEFORE_CLOSE_MS, never
+ * one with a request in flight, and goes on looking until the last one has gone: Node's
  * own `closeIdleConnections` closes, once, any connection between two requests, resetting a
  * request the client has already sent on it, and then leaves the connections that were busy
  * open until their keep-alive timeout.
@@ -86,7 +87,8 @@ export function createNodeServer(settings: NodeServerSettings, handler: Handler)
 
 /** What a connection is doing, as far as closing it is concerned. */
 interface ConnectionActivity {
-  inFlight: number
+  /** The answers of the requests in flight on it. */
+  inFlight: Set<ServerResponse>
   /** Bytes received when a sweep last looked; a change means a request is arriving. */
   bytesRead: number
   /** When a sweep first saw it quiet at these bytes, if one has. */
@@ -102,7 +104,7 @@ interface ConnectionActivity {
 function closeOnlyQuietConnections(server: Server): void {
   const connections = new Map<Socket, ConnectionActivity>()
   server.on('connection', (socket: Socket) => {
-    connections.set(socket, { inFlight: 0, bytesRead: 0, quietSince: undefined })
+    connections.set(socket, { inFlight: new Set(), bytesRead: 0, quietSince: undefined })
     socket.once('close', () => connections.delete(socket))
   })
   // An upgraded socket (WebSocket) is no longer HTTP: the realtime routes close it.
@@ -110,14 +112,17 @@ function closeOnlyQuietConnections(server: Server): void {
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const activity = connections.get(request.socket)
     if (!activity) return
-    activity.inFlight += 1
+    activity.inFlight.add(response)
     activity.quietSince = undefined
-    response.once('close', () => {
-      activity.inFlight -= 1
-    })
+    response.once('close', () => activity.inFlight.delete(response))
   })
   const close = server.close.bind(server)
   server.close = (callback) => {
+    // Answers not started yet say Connection: close, so no client sends another request on
+    // a connection that is about to go (which would race with its closing).
+    for (const { inFlight } of connections.values()) {
+      for (const response of inFlight) if (!response.headersSent) response.shouldKeepAlive = false
+    }
     const sweep = setInterval(() => server.closeIdleConnections(), CLOSE_SWEEP_MS).unref()
     server.once('close', () => clearInterval(sweep))
     return close(callback)
@@ -125,7 +130,7 @@ function closeOnlyQuietConnections(server: Server): void {
   server.closeIdleConnections = () => {
     const now = performance.now()
     for (const [socket, activity] of connections) {
-      if (activity.inFlight > 0) continue
+      if (activity.inFlight.size > 0) continue
       if (socket.bytesRead !== activity.bytesRead || activity.quietSince === undefined) {
         activity.bytesRead = socket.bytesRead
         activity.quietSince = now
