@@ -107,8 +107,7 @@ export async function registerLoadShedding(
     if (
       turnStartedAt === undefined ||
       performance.now() - turnStartedAt <= maxDelayMs ||
-      NEVER_SHED.has(request.routeOptions.url ?? '') ||
-      reply.sent
+      NEVER_SHED.has(request.routeOptions.url ?? '')
     ) {
       done()
       return
