@@ -324,9 +324,11 @@ test('item 4: SIGTERM of an idle API process with an idle keep-alive connection:
 const COSTLY_PATH = '/api/items?page=1&limit=100'
 const CAPACITY_MS = 3000
 const CAPACITY_WARM_MS = 1000
-// Enough to keep the one event loop busy, few enough not to queue (and be shed) at capacity.
-const CAPACITY_CONNECTIONS = 8
+// Enough to keep the one event loop busy while this process reads answers, few enough not to
+// queue long (and be shed) at capacity.
+const CAPACITY_CONNECTIONS = 32
 const OVERLOAD_MS = 5000
+const OVERLOAD_CONNECTIONS = 400
 const RECOVERY_LIMIT_MS = 2000
 const ACCEPTED_P99_LIMIT_MS = 500
 const ROUNDS = 3
@@ -374,11 +376,20 @@ interface OverloadRound {
 async function overload(base: string, capacity: number): Promise<OverloadRound> {
   const offered = Math.round(capacity * 2)
   const pool = new Pool(base, {
-    connections: 1000,
+    connections: OVERLOAD_CONNECTIONS,
     keepAliveTimeout: 30_000,
     headersTimeout: 15_000,
     bodyTimeout: 15_000,
   })
+  // Every connection opened first, on the cheap /health: hundreds of connects at once into a
+  // saturated process overflow its listen backlog, and the kernel's SYN retries (1 s, 3 s)
+  // would be timed as the server's answers.
+  await Promise.all(
+    Array.from({ length: OVERLOAD_CONNECTIONS }, async () => {
+      const { body } = await pool.request({ method: 'GET', path: '/health' })
+      await body.dump()
+    }),
+  )
   const round: OverloadRound = {
     capacity,
     offered,
@@ -463,9 +474,18 @@ async function overload(base: string, capacity: number): Promise<OverloadRound> 
   return round
 }
 
+/**
+ * The offer was really twice what the server can do: it did not get through much more than the
+ * measured capacity (a capacity measured low, on a busy machine, would make it a light load).
+ */
+function isTwiceCapacity(round: OverloadRound): boolean {
+  return round.accepted.length / (OVERLOAD_MS / 1000) <= round.capacity * 1.3
+}
+
 /** A round passes when load was shed properly, accepted p99 held and recovery was in time. */
 function roundPasses(round: OverloadRound): boolean {
   return (
+    isTwiceCapacity(round) &&
     round.shed > 0 &&
     round.badShed.length === 0 &&
     round.errors.length === 0 &&
@@ -506,9 +526,14 @@ test('item 12: overload at twice capacity: 503 + Retry-After past the loop-delay
   expectFigure(t, {
     item: 12,
     name: `load shed at twice capacity (${best.offered}/s offered, capacity ${best.capacity.toFixed(0)}/s; ${which})`,
-    measured: `${best.shed} of ${best.shed + best.accepted.length + best.errors.length} answered 503, ${best.shed - best.badShed.length} with Retry-After and SERVER_OVERLOADED; ${best.errors.length} errors; ${shedByDelay} shed for event-loop delay in all`,
-    pass: '503 with Retry-After past the threshold, no other failure',
-    ok: best.shed > 0 && best.badShed.length === 0 && best.errors.length === 0 && shedByDelay > 0,
+    measured: `${(best.accepted.length / (OVERLOAD_MS / 1000)).toFixed(0)}/s accepted; ${best.shed} of ${best.shed + best.accepted.length + best.errors.length} answered 503, ${best.shed - best.badShed.length} with Retry-After and SERVER_OVERLOADED; ${best.errors.length} errors; ${shedByDelay} shed for event-loop delay in all`,
+    pass: '503 with Retry-After past the threshold, no other failure; accepted ≤ 1.3 × capacity',
+    ok:
+      isTwiceCapacity(best) &&
+      best.shed > 0 &&
+      best.badShed.length === 0 &&
+      best.errors.length === 0 &&
+      shedByDelay > 0,
   })
   const p99 = percentile(best.accepted, 99)
   expectFigure(t, {
