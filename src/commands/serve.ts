@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as endOfTurn, setTimeout as sleep } from 'node:timers/promises'
 import { type Config, ConfigError } from '../config/index.ts'
 import { createContainer } from '../container/index.ts'
 import { createServer } from '../http/server.ts'
@@ -51,6 +51,9 @@ export async function serve(config: Readonly<Config>, options: ServeOptions = {}
   const reason = await shutdownRequested()
   log.info({ reason }, 'shutting down: draining')
   container.readiness.startDraining()
+  // Requests that reached the socket buffers with the signal are read in this turn of the event
+  // loop: they are in flight, so let the turn finish before closing answers new requests 503.
+  await endOfTurn()
   if (config.SHUTDOWN_DELAY_MS > 0) await sleep(config.SHUTDOWN_DELAY_MS)
 
   let isForced = false
@@ -61,7 +64,8 @@ export async function serve(config: Readonly<Config>, options: ServeOptions = {}
   }, config.SHUTDOWN_GRACE_MS)
   // close() closes the connections idle at that moment; a keep-alive connection whose request
   // began before draining (so its answer did not say Connection: close) turns idle later and
-  // would hold the close open until the deadline. Sweep those as they come.
+  // would hold the close open until the deadline. Sweep those as they come. (The plain HTTP
+  // server sweeps by itself and closes a connection only once it is quiet: node-server.ts.)
   const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS)
   await app.close()
   clearInterval(sweep)

@@ -34,6 +34,16 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => void
 const TIMEOUT_CHECK_INTERVAL_MS = 1000
 
 /**
+ * While closing, a keep-alive connection counts as idle (and is closed) only after this long
+ * with no request in flight and no byte received: a client that just sent its next request on
+ * it must get an answer, not a reset.
+ */
+export const QUIET_BEFORE_CLOSE_MS = 250
+
+/** While closing, how often connections are looked at for quiet. */
+const CLOSE_SWEEP_MS = 100
+
+/**
  * The Node server under Fastify. Plain HTTP/1.1, or with TLS_CERT_FILE and TLS_KEY_FILE HTTPS
  * with HTTP/2 (ALPN; HTTP/1.1 clients are served on the same port). Every limit is set here on
  * purpose, since with a server factory Fastify sets none, and Node's defaults are either off or
@@ -42,6 +52,13 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1000
  *
  * Each request runs inside its own request context (request id and W3C trace), which logs,
  * queries, outgoing calls and jobs read.
+ *
+ * Closing tells every request in flight that has not been answered yet `Connection: close`, and
+ * closes a keep-alive connection only once it has been quiet for QUIET_BEFORE_CLOSE_MS, never
+ * one with a request in flight, and goes on looking until the last one has gone: Node's
+ * own `closeIdleConnections` closes, once, any connection between two requests, resetting a
+ * request the client has already sent on it, and then leaves the connections that were busy
+ * open until their keep-alive timeout.
  */
 export function createNodeServer(settings: NodeServerSettings, handler: Handler): Server {
   const serve = (request: IncomingMessage, response: ServerResponse) => {
@@ -79,7 +96,64 @@ export function createNodeServer(settings: NodeServerSettings, handler: Handler)
   // Requests Node answers itself, with no body or no answer at all: answered in the API's shape.
   server.on('checkExpectation', answerExpectationFailed)
   server.on('connect', answerConnect)
+  closeOnlyQuietConnections(server)
   return server
+}
+
+/** What a connection is doing, as far as closing it is concerned. */
+interface ConnectionActivity {
+  /** The answers of the requests in flight on it. */
+  inFlight: Set<ServerResponse>
+  /** Bytes received when a sweep last looked; a change means a request is arriving. */
+  bytesRead: number
+  /** When a sweep first saw it quiet at these bytes, if one has. */
+  quietSince: number | undefined
+}
+
+/**
+ * Replaces the server's `closeIdleConnections` with one that spares busy or recent connections.
+ * Quiet is what two sweeps at least QUIET_BEFORE_CLOSE_MS apart both see: no request in flight
+ * and no new byte. Not the time since the last answer: on a busy event loop the next request
+ * can sit unread in the socket's buffer for longer than that, and Node reads it between sweeps.
+ */
+function closeOnlyQuietConnections(server: Server): void {
+  const connections = new Map<Socket, ConnectionActivity>()
+  server.on('connection', (socket: Socket) => {
+    connections.set(socket, { inFlight: new Set(), bytesRead: 0, quietSince: undefined })
+    socket.once('close', () => connections.delete(socket))
+  })
+  // An upgraded socket (WebSocket) is no longer HTTP: the realtime routes close it.
+  server.on('upgrade', (request: IncomingMessage) => connections.delete(request.socket))
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const activity = connections.get(request.socket)
+    if (!activity) return
+    activity.inFlight.add(response)
+    activity.quietSince = undefined
+    response.once('close', () => activity.inFlight.delete(response))
+  })
+  const close = server.close.bind(server)
+  server.close = (callback) => {
+    // Answers not started yet say Connection: close, so no client sends another request on
+    // a connection that is about to go (which would race with its closing).
+    for (const { inFlight } of connections.values()) {
+      for (const response of inFlight) if (!response.headersSent) response.shouldKeepAlive = false
+    }
+    const sweep = setInterval(() => server.closeIdleConnections(), CLOSE_SWEEP_MS).unref()
+    server.once('close', () => clearInterval(sweep))
+    return close(callback)
+  }
+  server.closeIdleConnections = () => {
+    const now = performance.now()
+    for (const [socket, activity] of connections) {
+      if (activity.inFlight.size > 0) continue
+      if (socket.bytesRead !== activity.bytesRead || activity.quietSince === undefined) {
+        activity.bytesRead = socket.bytesRead
+        activity.quietSince = now
+      } else if (now - activity.quietSince >= QUIET_BEFORE_CLOSE_MS) {
+        socket.destroy()
+      }
+    }
+  }
 }
 
 /**

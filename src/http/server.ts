@@ -67,8 +67,8 @@ export async function createServer(container: Container): Promise<App> {
     frameworkErrors: answerFrameworkError,
     genReqId: (request) => currentContext()?.requestId ?? requestIdOf(request),
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
-    // A request that still arrives on an open connection while closing is served (Fastify adds
-    // Connection: close) instead of failed with a 503 the client never expected.
+    // Fastify's 503 for a request arriving while closing has neither the API's error shape nor
+    // Retry-After: the request lifecycle answers it instead (SERVER_SHUTTING_DOWN).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     bodyLimit: config.BODY_LIMIT_BYTES,

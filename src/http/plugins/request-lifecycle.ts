@@ -10,6 +10,9 @@ declare module 'fastify' {
   }
 }
 
+/** Retry-After of a request refused while closing: another replica can take it at once. */
+export const CLOSING_RETRY_AFTER_SECONDS = 1
+
 export interface RequestLifecycleOptions {
   readiness: Pick<Readiness, 'isDraining'>
   /** Set on every response (the security headers). */
@@ -24,6 +27,11 @@ export interface RequestLifecycleOptions {
  * process drains, so keep-alive clients reconnect to a replica that stays; and the handler
  * timeout. One callback-style hook instead of several: each hook costs on every request.
  *
+ * Once the server has begun to close (`app.close()`, after the drain pause), a request that
+ * still arrives on an open keep-alive connection is not started: it gets 503
+ * `SERVER_SHUTTING_DOWN` with `Connection: close` and Retry-After, so the client retries it on
+ * another replica. Requests already received by then run to their end.
+ *
  * The handler timeout counts until the answer starts, not until it ends: a route that has not
  * sent its headers within HTTP_HANDLER_TIMEOUT_MS gets 503, while a stream that has started
  * (a CSV export, SSE) runs as long as it needs. Fastify's own `handlerTimeout` would cut those.
@@ -34,12 +42,32 @@ export function registerRequestLifecycle(app: App, options: RequestLifecycleOpti
     detail: `The server did not answer within ${handlerTimeoutMs} ms`,
     code: 'HANDLER_TIMEOUT',
   })
+  const shuttingDown = JSON.stringify({
+    detail: `The server is shutting down; retry in ${CLOSING_RETRY_AFTER_SECONDS} second`,
+    code: 'SERVER_SHUTTING_DOWN',
+  })
+  let isClosing = false
+  app.addHook('preClose', (done) => {
+    isClosing = true
+    done()
+  })
   app.decorateReply('handlerTimer', null)
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(staticHeaders)
     reply.header('x-request-id', request.id)
     const trace = currentTrace()
     if (trace) reply.header('traceparent', formatTraceparent(trace))
+    if (isClosing) {
+      // HTTP/2 has no Connection header (the session's GOAWAY says it).
+      if (request.raw.httpVersionMajor !== 2) reply.header('connection', 'close')
+      // Sent as JSON text: the route's own response schemas must not reshape it.
+      reply
+        .code(503)
+        .header('retry-after', String(CLOSING_RETRY_AFTER_SECONDS))
+        .type('application/json; charset=utf-8')
+        .send(shuttingDown)
+      return
+    }
     if (readiness.isDraining) reply.header('connection', 'close')
     // A WebSocket upgrade hands the socket over and never "answers": no timeout for it. The
     // timer is unref'd so a request the client abandons cannot keep a closing process alive.
