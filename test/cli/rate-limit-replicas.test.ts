@@ -16,6 +16,7 @@ test(
       REDIS_URL: serviceUrls.redis,
       DATABASE_URL: `sqlite:${join(scratchDir(), 'shared.db')}`,
       RATE_LIMIT_PER_MINUTE: '10',
+      LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
       LOG_LEVEL: 'warn',
     }
     const ports = [await freePort(), await freePort()]
