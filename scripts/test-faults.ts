@@ -71,4 +71,10 @@ function writeReport(figures: Figure[], minutes: number): void {
       readmePath,
       `${readme.slice(0, from + begin.length)}\n${table}\n${readme.slice(to)}`,
     )
+  // Lay the tables out as the linter wants them, so the written files can be committed as they are.
+  spawnSync(
+    `${root}node_modules/.bin/biome`,
+    ['format', '--write', readmePath, `${results}latest.md`, `${results}latest.json`],
+    { cwd: root, stdio: 'ignore' },
+  )
 }
