@@ -82,4 +82,52 @@ describe('createRedis', availability, () => {
       (error: Error) => !error.message.includes('s3cret-pw'),
     )
   })
+
+  test('a server that stops answering: waiting commands time out, the connection is dropped and comes back', async (t) => {
+    const server = await startRedisTestServer()
+    t.after(() => server.stop())
+    const connection = await createRedis(server.url, silent, {
+      commandTimeoutMs: 300,
+      maxReconnectDelayMs: 100,
+    })
+    t.after(() => connection.close())
+    // Auto-pipelined: these leave together, as the commands of concurrent requests do.
+    await Promise.all([connection.client.set('k', '1'), connection.client.get('k')])
+
+    server.pause()
+    const started = performance.now()
+    const waiting = await Promise.allSettled([
+      connection.client.get('k'),
+      connection.client.incr('n'),
+      connection.client.get('k'),
+    ])
+    const tookMs = performance.now() - started
+    for (const outcome of waiting) {
+      assert.equal(outcome.status, 'rejected')
+      assert.match(String(outcome.reason), /Command timed out/)
+    }
+    // 300 ms of silence, noticed by a check every 60 ms (two to be sure the oldest stayed oldest).
+    assert.ok(tookMs >= 300 && tookMs < 1000, `took ${tookMs} ms`)
+    // Dropped: while the server stays paused, a command fails at once instead of waiting again.
+    const failFast = performance.now()
+    await assert.rejects(connection.client.get('k'))
+    assert.ok(performance.now() - failFast < 200)
+
+    server.resume()
+    const deadline = performance.now() + 5000
+    while (!connection.isReady && performance.now() < deadline) await sleep(20)
+    assert.equal(await connection.client.get('k'), '1')
+  })
+
+  test('a slow answer within the bound is not cut off', async (t) => {
+    const server = await startRedisTestServer()
+    t.after(() => server.stop())
+    const connection = await createRedis(server.url, silent, { commandTimeoutMs: 400 })
+    t.after(() => connection.close())
+    server.pause()
+    const answer = connection.client.ping()
+    await sleep(200)
+    server.resume()
+    assert.equal(await answer, 'PONG')
+  })
 })
