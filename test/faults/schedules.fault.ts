@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createBullMqTaskBroker, type TaskStatus } from '../../src/infra/queue/index.ts'
+import { createBullMqTaskBroker } from '../../src/infra/queue/bullmq-task-broker.ts'
+import type { TaskStatus } from '../../src/infra/queue/index.ts'
 import { TEST_SCHEDULE_ID } from '../../src/jobs/index.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 import type { RunningProcess } from '../helpers/process.ts'

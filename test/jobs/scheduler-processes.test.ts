@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { createBullMqTaskBroker, type TaskStatus } from '../../src/infra/queue/index.ts'
+import { createBullMqTaskBroker } from '../../src/infra/queue/bullmq-task-broker.ts'
+import type { TaskStatus } from '../../src/infra/queue/index.ts'
 import { scheduleTable, TEST_SCHEDULE_ID } from '../../src/jobs/index.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 import { runCli } from '../helpers/process.ts'

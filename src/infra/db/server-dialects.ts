@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import {
   CompiledQuery,
   type DatabaseConnection,
@@ -8,8 +9,13 @@ import {
   PostgresDialect,
   sql,
 } from 'kysely'
-import { createPool as createMysqlPool } from 'mysql2'
-import pg from 'pg'
+import type * as Mysql2 from 'mysql2'
+import type Pg from 'pg'
+
+// The drivers are required when a pool is made, not imported at the top: a process uses one of
+// them at most (none in embedded mode), and each costs start-up time and memory. Both are
+// CommonJS, so a synchronous require keeps createDatabase synchronous.
+const require = createRequire(import.meta.url)
 
 /** What the server dialects need from the config, already parsed. */
 export interface ServerDialectSettings {
@@ -40,7 +46,8 @@ export interface PoolStats {
  */
 export function createMysqlDialect(settings: ServerDialectSettings): MysqlDialect {
   const url = new URL(settings.url)
-  const pool = createMysqlPool({
+  const { createPool } = require('mysql2') as typeof Mysql2
+  const pool = createPool({
     host: url.hostname,
     port: Number(url.port || 3306),
     user: decodeURIComponent(url.username),
@@ -81,6 +88,7 @@ export function createMysqlDialect(settings: ServerDialectSettings): MysqlDialec
 /** PostgreSQL through a pg pool. INT8 comes back as a decimal string (pg's default), NUMERIC as
  * a number, TIMESTAMPTZ as a Date. */
 export function createPostgresDialect(settings: ServerDialectSettings): PostgresDialect {
+  const pg = require('pg') as typeof Pg
   const pool = new pg.Pool({
     connectionString: settings.url,
     max: settings.poolSize,
@@ -89,7 +97,7 @@ export function createPostgresDialect(settings: ServerDialectSettings): Postgres
     statement_timeout: settings.queryTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: settings.applicationName,
-    types: { getTypeParser: postgresTypeParser as typeof pg.types.getTypeParser },
+    types: { getTypeParser: postgresTypeParser(pg) as typeof pg.types.getTypeParser },
   })
   // An idle client losing its server emits here; without a listener the process would crash.
   pool.on('error', settings.onPoolError)
@@ -109,9 +117,11 @@ export function createPostgresDialect(settings: ServerDialectSettings): Postgres
 
 const NUMERIC_OID = 1700
 
-function postgresTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
-  if (oid === NUMERIC_OID && format !== 'binary') return parseFloat
-  return pg.types.getTypeParser(oid, format ?? 'text')
+function postgresTypeParser(pg: typeof Pg) {
+  return (oid: number, format?: 'text' | 'binary'): unknown => {
+    if (oid === NUMERIC_OID && format !== 'binary') return parseFloat
+    return pg.types.getTypeParser(oid, format ?? 'text')
+  }
 }
 
 /**

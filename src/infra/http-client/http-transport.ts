@@ -1,6 +1,11 @@
+import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Agent, type Dispatcher, request as undiciRequest } from 'undici'
+import type * as Undici from 'undici'
+import type { Agent, Dispatcher } from 'undici'
+
+const require = createRequire(import.meta.url)
+
 import { type SigningKey, signRequest } from '../../shared/hmac-signing.ts'
 import { currentContext } from '../../shared/request-context.ts'
 import { HttpClientError, type HttpClientErrorKind } from './http-client-error.ts'
@@ -90,11 +95,21 @@ export function createTransport(options: TransportOptions): Transport {
     if (!Number.isInteger(options[key]) || options[key] < 0)
       throw new TypeError(`${key} must be a non-negative integer, got ${options[key]}`)
   }
-  const agent = new Agent({
-    connections: options.connections || null,
-    keepAliveTimeout: options.keepAliveTimeoutMs,
-    keepAliveMaxTimeout: Math.max(options.keepAliveTimeoutMs, 600_000),
-  })
+  // undici and the pool are made on the first call: most processes make a client for each
+  // configured upstream and many never call it (start-up time and memory).
+  let pool: { undici: typeof Undici; agent: Agent } | undefined
+  const connect = () => {
+    if (!pool) {
+      const undici = require('undici') as typeof Undici
+      const agent = new undici.Agent({
+        connections: options.connections || null,
+        keepAliveTimeout: options.keepAliveTimeoutMs,
+        keepAliveMaxTimeout: Math.max(options.keepAliveTimeoutMs, 600_000),
+      })
+      pool = { undici, agent }
+    }
+    return pool
+  }
   const baseDelayMs = options.retryBaseDelayMs ?? 100
   const maxDelayMs = options.retryMaxDelayMs ?? 5000
   const baseUrl = options.baseUrl?.replace(/\/+$/, '')
@@ -164,7 +179,8 @@ export function createTransport(options: TransportOptions): Transport {
       let isConsuming = false
       let waitMs: number | undefined
       try {
-        const answer = await undiciRequest(url, {
+        const { undici, agent } = connect()
+        const answer = await undici.request(url, {
           dispatcher: agent,
           method,
           headers,
@@ -224,7 +240,7 @@ export function createTransport(options: TransportOptions): Transport {
     send,
     resolve,
     async close() {
-      await agent.close()
+      await pool?.agent.close()
     },
   }
 }

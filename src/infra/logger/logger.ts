@@ -1,10 +1,13 @@
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import pino, { type DestinationStream, type Logger, type StreamEntry } from 'pino'
-import pretty from 'pino-pretty'
+import type PinoPretty from 'pino-pretty'
 import { createStream } from 'rotating-file-stream'
 import type { Config } from '../../config/index.ts'
 import { currentContext } from '../../shared/request-context.ts'
 import { BatchedFileStream } from './batched-file-stream.ts'
+
+const require = createRequire(import.meta.url)
 
 /** The kinds of log a service writes; each can go to its own rotated file. */
 export type LogType = 'system' | 'access' | 'business'
@@ -119,6 +122,8 @@ export function createLoggers(
 function defaultConsole(config: LogSettings): DestinationStream {
   const format = config.LOG_FORMAT ?? (config.APP_ENV === 'local' ? 'pretty' : 'json')
   if (format === 'pretty') {
+    // Required here: production logs JSON and never loads the pretty printer (start-up, memory).
+    const pretty = require('pino-pretty') as typeof PinoPretty
     return pretty({
       translateTime: 'UTC:yyyy-mm-dd HH:MM:ss.l',
       ignore: 'pid,hostname,app',

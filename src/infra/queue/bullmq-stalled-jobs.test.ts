@@ -4,7 +4,8 @@ import { once } from 'node:events'
 import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import { whenReachable } from '../../../test/helpers/services.ts'
-import { createBullMqTaskBroker, type TaskStatus } from './index.ts'
+import { createBullMqTaskBroker } from './bullmq-task-broker.ts'
+import type { TaskStatus } from './index.ts'
 import { countingTask } from './test-fixtures/counting-task.ts'
 import {
   deleteKeys,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { whenReachable } from '../../../test/helpers/services.ts'
-import { createBullMqTaskBroker } from './index.ts'
+import { createBullMqTaskBroker } from './bullmq-task-broker.ts'
 import { taskQueueContract } from './task-queue-contract.ts'
 import {
   deleteKeys,

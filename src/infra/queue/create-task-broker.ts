@@ -1,4 +1,3 @@
-import { createBullMqTaskBroker } from './bullmq-task-broker.ts'
 import { createInProcessTaskBroker } from './in-process-task-broker.ts'
 import type { TaskBroker, TaskLogger } from './task-queue.ts'
 
@@ -17,12 +16,16 @@ export interface TaskBrokerOptions {
 }
 
 /** Opens the task broker the configuration asks for: BullMQ with a Redis URL, else in-process. */
-export function createTaskBroker(options: TaskBrokerOptions): Promise<TaskBroker> {
+export async function createTaskBroker(options: TaskBrokerOptions): Promise<TaskBroker> {
   const { redisUrl, ...rest } = options
-  return redisUrl
-    ? createBullMqTaskBroker({ ...rest, url: redisUrl })
-    : createInProcessTaskBroker({
-        ...(rest.resultTtlMs !== undefined ? { resultTtlMs: rest.resultTtlMs } : {}),
-        ...(rest.logger ? { logger: rest.logger } : {}),
-      })
+  // The BullMQ broker (BullMQ and ioredis) is loaded only when it is used: embedded mode never
+  // pays for it. For the same reason it is not in this folder's index; import it by its file.
+  if (redisUrl) {
+    const { createBullMqTaskBroker } = await import('./bullmq-task-broker.ts')
+    return createBullMqTaskBroker({ ...rest, url: redisUrl })
+  }
+  return createInProcessTaskBroker({
+    ...(rest.resultTtlMs !== undefined ? { resultTtlMs: rest.resultTtlMs } : {}),
+    ...(rest.logger ? { logger: rest.logger } : {}),
+  })
 }

@@ -1,9 +1,3 @@
-export {
-  type BullMqTaskBrokerOptions,
-  createBullMqTaskBroker,
-  DEFAULT_LOCK_DURATION_MS,
-  DEFAULT_STALLED_INTERVAL_MS,
-} from './bullmq-task-broker.ts'
 export { createTaskBroker, type TaskBrokerOptions } from './create-task-broker.ts'
 export { type CronExpression, parseCron } from './cron.ts'
 export {

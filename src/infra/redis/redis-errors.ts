@@ -1,4 +1,3 @@
-import { ReplyError } from 'ioredis'
 import { AppError } from '../../shared/errors.ts'
 
 /**
@@ -7,7 +6,9 @@ import { AppError } from '../../shared/errors.ts'
  * unreachable.
  */
 export function isRedisReplyError(error: unknown): boolean {
-  return error instanceof (ReplyError as new (...args: unknown[]) => Error)
+  // By name, not `instanceof` ioredis's ReplyError: importing the class would load the driver in
+  // processes that never open Redis. redis-errors names each error after its class.
+  return error instanceof Error && error.name === 'ReplyError'
 }
 
 /**

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { AppError } from '../../shared/errors.ts'
 
@@ -58,6 +58,9 @@ export async function createRedis(
   const maxReconnectDelayMs = options.maxReconnectDelayMs ?? DEFAULTS.maxReconnectDelayMs
   const where = describeUrl(url)
 
+  // Loaded here, not at the top: a process in embedded mode never opens Redis and so never pays
+  // for the driver's code (start-up time and memory).
+  const { Redis } = await import('ioredis')
   const client = new Redis(url, {
     // No offline queue: a command sent while disconnected rejects at once. A queue would make
     // callers hang for the whole outage and then replay stale writes (a SET NX for a lock nobody

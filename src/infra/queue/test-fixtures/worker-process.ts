@@ -4,7 +4,8 @@
  * graceful close on SIGTERM.
  */
 import { Redis } from 'ioredis'
-import { createBullMqTaskBroker, defineSchedule } from '../index.ts'
+import { createBullMqTaskBroker } from '../bullmq-task-broker.ts'
+import { defineSchedule } from '../index.ts'
 import { countingTask } from './counting-task.ts'
 import { silentLogger } from './redis-test-space.ts'
 
