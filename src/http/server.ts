@@ -16,6 +16,10 @@ import type { SpanExporter } from '../infra/tracing/index.ts'
 import { currentContext } from '../shared/request-context.ts'
 import { currentTrace } from '../shared/trace-context.ts'
 import { AccessLogController } from './access-log.ts'
+import {
+  compileValidatorsOnFirstUse,
+  serializersCompiledOnFirstUse,
+} from './compile-on-first-use.ts'
 import { registerErrorHandlers } from './error-handler.ts'
 import { rejectNonFiniteNumbers } from './finite-numbers.ts'
 import { createNodeServer } from './node-server.ts'
@@ -75,8 +79,14 @@ export async function createServer(container: Container): Promise<App> {
     ajv: {
       customOptions: { removeAdditional: true, coerceTypes: 'array', useDefaults: true },
       // Snowflake ids travel as decimal strings (a JS number would lose precision).
-      plugins: [(ajv: Ajv) => ajv.addFormat('int64', /^-?\d{1,19}$/), rejectNonFiniteNumbers],
+      plugins: [
+        (ajv: Ajv) => ajv.addFormat('int64', /^-?\d{1,19}$/),
+        rejectNonFiniteNumbers,
+        // Last: it wraps the compile of the plugins before it.
+        compileValidatorsOnFirstUse,
+      ],
     },
+    schemaController: { compilersFactory: { buildSerializer: serializersCompiledOnFirstUse() } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // First of all hooks, so even a shed or rate-limited answer carries the ids and headers.
