@@ -1,0 +1,18 @@
+/**
+ * Preloaded with `--import` (through NODE_OPTIONS) into a process under test: records every
+ * package in node_modules that the process loads, by import or require, and prints them on exit
+ * as one line, `loaded packages: a b c`.
+ */
+import { registerHooks } from 'node:module'
+
+const loaded = new Set<string>()
+registerHooks({
+  load(url, context, nextLoad) {
+    const name = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1]
+    if (name) loaded.add(name)
+    return nextLoad(url, context)
+  },
+})
+process.on('exit', () => {
+  process.stderr.write(`\nloaded packages: ${[...loaded].sort().join(' ')}\n`)
+})
