@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../../config/index.ts'
 import { AppError } from '../../shared/errors.ts'
 import type { App } from '../server.ts'
+import { batchedRedisStore } from './batched-rate-limit-store.ts'
 
 type RateLimitSettings = Pick<
   Config,
@@ -26,7 +27,8 @@ export type UserRateLimit = (request: FastifyRequest, reply: FastifyReply) => Pr
  * Rate limits with @fastify/rate-limit: per client address on every route, stricter per-route
  * limits from RATE_LIMIT_ROUTES (login above all, against password guessing), and per user on
  * authenticated routes. Counters live in Redis when it is configured, so the limits hold across
- * replicas, and in memory otherwise. Answers 429 with Retry-After and RateLimit-* headers.
+ * replicas (one call per counter in flight at a time: batched-rate-limit-store.ts), and in
+ * memory otherwise. Answers 429 with Retry-After and RateLimit-* headers.
  *
  * A Redis outage skips the check rather than refusing all traffic: availability over limits.
  */
@@ -49,8 +51,7 @@ export async function registerRateLimits(
     global: true,
     max: config.RATE_LIMIT_PER_MINUTE,
     timeWindow: MINUTE_MS,
-    ...(redis ? { redis } : {}),
-    nameSpace: `${config.APP_NAME}:rate-limit:`,
+    ...(redis ? { store: batchedRedisStore(redis, `${config.APP_NAME}:rate-limit:`) } : {}),
     skipOnError: true,
     enableDraftSpec: true,
     errorResponseBuilder: (_request, context) => rateLimited(Math.ceil(context.ttl / 1000)),
