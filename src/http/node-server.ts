@@ -1,11 +1,9 @@
 import { readFileSync } from 'node:fs'
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http'
-import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+// node:http and node:http2 are taken with process.getBuiltinModule, not imported: an ES import
+// of either reads every export, and node:http's lazy ones load Node's bundled undici (about
+// 50 ms of every start, for fetch and WebSocket classes the server never uses).
 import type { Socket } from 'node:net'
 import type { Config } from '../config/index.ts'
 import { runWithContext } from '../shared/request-context.ts'
@@ -73,7 +71,7 @@ export function createNodeServer(settings: NodeServerSettings, handler: Handler)
   }
   if (settings.TLS_CERT_FILE && settings.TLS_KEY_FILE) return createTlsServer(settings, serve)
 
-  const server = createHttpServer(
+  const server = process.getBuiltinModule('node:http').createServer(
     {
       maxHeaderSize: settings.MAX_HEADER_BYTES,
       headersTimeout: settings.HTTP_HEADERS_TIMEOUT_MS,
@@ -163,7 +161,7 @@ function closeOnlyQuietConnections(server: Server): void {
  * have, plus `closeAllConnections`, added here (the HTTP/2 server lacks it).
  */
 function createTlsServer(settings: NodeServerSettings, serve: Handler): Server {
-  const server = createSecureServer(
+  const server = process.getBuiltinModule('node:http2').createSecureServer(
     {
       cert: readFileSync(settings.TLS_CERT_FILE as string),
       key: readFileSync(settings.TLS_KEY_FILE as string),

@@ -1,5 +1,4 @@
 import { once } from 'node:events'
-import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Metrics } from './metrics.ts'
 
@@ -17,7 +16,8 @@ export async function serveMetrics(
   host: string,
   port: number,
 ): Promise<MetricsServer> {
-  const server = createServer((request, response) => {
+  // Not imported: see node-server.ts (an ES import of node:http loads undici).
+  const server = process.getBuiltinModule('node:http').createServer((request, response) => {
     const path = request.url?.split('?')[0]
     if (request.method === 'GET' && path === '/metrics') {
       metrics.render().then(
