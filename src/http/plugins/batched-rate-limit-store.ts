@@ -76,14 +76,15 @@ export function batchedRedisStore(redis: Redis, nameSpace: string): FastifyRateL
       const counter: Counter = { waiting: [] }
       this.#counters.set(name, counter)
       counting.servekitRateLimitBy(name, windowMs, batch.length, (error, result) => {
+        // The counter moves on before anyone is told, so no answer can leave it stuck.
+        this.#counters.delete(name)
+        if (counter.waiting.length > 0) this.#send(name, counter.waiting, windowMs)
         if (error || !result) for (const counted of batch) counted(error ?? new Error('no reply'))
         else {
           const [current, ttl] = result
           const first = current - batch.length + 1
           for (let i = 0; i < batch.length; i++) batch[i]?.(null, { current: first + i, ttl })
         }
-        this.#counters.delete(name)
-        if (counter.waiting.length > 0) this.#send(name, counter.waiting, windowMs)
       })
     }
 
